@@ -84,15 +84,20 @@ class EventBatch {
   const Event* end() const { return events_.data() + size_; }
 
   Arena& arena() { return arena_; }
+  // The raw input bytes the events of this batch were decoded from; events
+  // may point into it, so it lives exactly as long as they do.
+  std::vector<char>& raw() { return raw_; }
   void Clear() {
     size_ = 0;
     arena_.Reset();
+    raw_.clear();
   }
 
  private:
   std::vector<Event> events_;
   size_t size_ = 0;
   Arena arena_;
+  std::vector<char> raw_;
 };
 
 }  // namespace credwatch

@@ -1,0 +1,224 @@
+#include "credwatch/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/strings.h"
+#include "credwatch/ip_address.h"
+
+namespace credwatch {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A load error carries the YAML node's line.
+struct ConfigError {
+  int line;
+  std::string message;
+};
+
+int LineOf(const YAML::Node& n) { return n.Mark().line + 1; }
+
+[[noreturn]] void Fail(const YAML::Node& n, std::string message) {
+  throw ConfigError{LineOf(n), std::move(message)};
+}
+
+std::string Scalar(const YAML::Node& n, std::string_view key) {
+  if (!n.IsScalar()) Fail(n, absl::StrCat("'", Sv(key), "' must be a single value"));
+  return n.as<std::string>();
+}
+
+std::vector<std::string> List(const YAML::Node& n, std::string_view key) {
+  std::vector<std::string> out;
+  if (n.IsNull()) return out;
+  if (n.IsScalar()) {
+    out.push_back(n.as<std::string>());
+    return out;
+  }
+  if (!n.IsSequence()) Fail(n, absl::StrCat("'", Sv(key), "' must be a list"));
+  for (const auto& item : n) out.push_back(Scalar(item, key));
+  return out;
+}
+
+// Walks a map, dispatching known keys and failing on unknown ones.
+void ForEachKey(const YAML::Node& map, std::string_view where,
+                const std::map<std::string, std::function<void(const YAML::Node&)>>& handlers) {
+  if (map.IsNull()) return;
+  if (!map.IsMap()) Fail(map, absl::StrCat("'", Sv(where), "' must be a map of keys"));
+  for (const auto& kv : map) {
+    std::string key = kv.first.as<std::string>();
+    auto it = handlers.find(key);
+    if (it == handlers.end()) {
+      std::string known;
+      for (const auto& [k, unused] : handlers) absl::StrAppend(&known, known.empty() ? "" : ", ", k);
+      Fail(kv.first, absl::StrCat("unknown key '", key, "' in ", Sv(where), " (known: ", known, ")"));
+    }
+    it->second(kv.second);
+  }
+}
+
+std::string Resolve(const fs::path& base, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute() || base.empty()) return p;
+  return (base / p).lexically_normal().string();
+}
+
+int64_t Duration(const YAML::Node& n, std::string_view key) {
+  auto d = ParseDurationNs(Scalar(n, key));
+  if (!d.ok()) Fail(n, absl::StrCat("'", Sv(key), "': ", d.status().message()));
+  return *d;
+}
+
+int64_t Bytes(const YAML::Node& n, std::string_view key) {
+  auto b = ParseByteSize(Scalar(n, key));
+  if (!b.ok()) Fail(n, absl::StrCat("'", Sv(key), "': ", b.status().message()));
+  return *b;
+}
+
+void CheckCidrs(const YAML::Node& n, const std::vector<std::string>& items, std::string_view key,
+                bool allow_accounts) {
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string& s = items[i];
+    if (Cidr::Parse(s)) continue;
+    bool account = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+    if (allow_accounts && account) continue;
+    Fail(n.IsSequence() ? n[i] : n,
+         absl::StrCat("'", Sv(key), "': '", s, "' is not ",
+                      allow_accounts ? "an address, a CIDR or an account id" : "a CIDR like 10.0.0.0/8"));
+  }
+}
+
+void ParseSite(const YAML::Node& node, SiteConfig& site) {
+  ForEachKey(node, "site", {
+      {"internal_networks", [&](const YAML::Node& n) {
+         site.internal_networks = List(n, "internal_networks");
+         CheckCidrs(n, site.internal_networks, "internal_networks", false);
+       }},
+      {"internal_accounts", [&](const YAML::Node& n) { site.internal_accounts = List(n, "internal_accounts"); }},
+      {"trusted_destinations", [&](const YAML::Node& n) {
+         site.trusted_destinations = List(n, "trusted_destinations");
+         CheckCidrs(n, site.trusted_destinations, "trusted_destinations", true);
+       }},
+      {"tenants", [&](const YAML::Node& t) {
+         ForEachKey(t, "site.tenants", {
+             {"credential", [&](const YAML::Node& n) { site.tenants.credential_patterns = List(n, "credential"); }},
+             {"object", [&](const YAML::Node& n) { site.tenants.object_patterns = List(n, "object"); }},
+             {"credential_csv", [&](const YAML::Node& n) { site.tenants.credential_csv = Scalar(n, "credential_csv"); }},
+             {"multi_tenant_credentials", [&](const YAML::Node& n) {
+                site.tenants.multi_tenant_credentials = List(n, "multi_tenant_credentials");
+              }},
+         });
+       }},
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ParseDurationNs(std::string_view text) {
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data() || value < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", Sv(text), "' is not a duration; write e.g. 90s, 10m, 12h or 7d"));
+  }
+  std::string_view unit(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
+  int64_t scale;
+  if (unit.empty() || unit == "s") scale = 1'000'000'000;
+  else if (unit == "ms") scale = 1'000'000;
+  else if (unit == "m") scale = 60LL * 1'000'000'000;
+  else if (unit == "h") scale = 3600LL * 1'000'000'000;
+  else if (unit == "d") scale = 86400LL * 1'000'000'000;
+  else {
+    return absl::InvalidArgumentError(absl::StrCat("'", Sv(text), "' is not a duration: unknown unit '",
+                                                   Sv(unit), "'; write e.g. 90s, 10m, 12h or 7d"));
+  }
+  if (value > INT64_MAX / scale) return absl::InvalidArgumentError("duration too large");
+  return value * scale;
+}
+
+absl::StatusOr<int64_t> ParseByteSize(std::string_view text) {
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data() || value < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", Sv(text), "' is not a size; write e.g. 4096, 64KiB, 1MiB or 100MB"));
+  }
+  std::string_view unit(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
+  static const std::map<std::string_view, int64_t> kUnits = {
+      {"", 1}, {"B", 1}, {"KB", 1000}, {"KiB", 1024}, {"MB", 1000 * 1000}, {"MiB", 1 << 20},
+      {"GB", 1000LL * 1000 * 1000}, {"GiB", 1LL << 30}, {"TB", 1000LL * 1000 * 1000 * 1000},
+      {"TiB", 1LL << 40}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown size unit '", Sv(unit), "'; use B, KB, KiB, MB, MiB, GB, GiB"));
+  }
+  if (value > INT64_MAX / it->second) return absl::InvalidArgumentError("size too large");
+  return value * it->second;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  Config config;
+  config.path = path;
+  fs::path base = fs::path(path).parent_path();
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot read the config file"));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
+  }
+  try {
+    ForEachKey(root, "the config", {
+        {"state_dir", [&](const YAML::Node& n) { config.state_dir = Resolve(base, Scalar(n, "state_dir")); }},
+        {"rules", [&](const YAML::Node& n) {
+           for (auto& r : List(n, "rules")) config.rules.push_back(Resolve(base, r));
+         }},
+        {"dead_letter", [&](const YAML::Node& n) { config.dead_letter = Resolve(base, Scalar(n, "dead_letter")); }},
+        {"site", [&](const YAML::Node& n) { ParseSite(n, config.site); }},
+        {"profile", [&](const YAML::Node& n) {
+           ForEachKey(n, "profile", {
+               {"learning_period", [&](const YAML::Node& v) {
+                  config.profile.learning_period_ns = Duration(v, "learning_period");
+                }},
+           });
+         }},
+        {"replay", [&](const YAML::Node& n) {
+           ForEachKey(n, "replay", {
+               {"max_disorder", [&](const YAML::Node& v) {
+                  config.replay.max_disorder_ns = Duration(v, "max_disorder");
+                }},
+           });
+         }},
+        {"limits", [&](const YAML::Node& n) {
+           ForEachKey(n, "limits", {
+               {"max_record_bytes", [&](const YAML::Node& v) {
+                  config.limits.max_record_bytes = static_cast<size_t>(Bytes(v, "max_record_bytes"));
+                }},
+               {"max_depth", [&](const YAML::Node& v) {
+                  config.limits.max_depth = static_cast<size_t>(Bytes(v, "max_depth"));
+                }},
+               {"max_field_bytes", [&](const YAML::Node& v) {
+                  config.limits.max_field_bytes = static_cast<size_t>(Bytes(v, "max_field_bytes"));
+                }},
+           });
+         }},
+    });
+    if (!config.site.tenants.credential_csv.empty()) {
+      config.site.tenants.credential_csv = Resolve(base, config.site.tenants.credential_csv);
+    }
+  } catch (const ConfigError& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", e.line, ": ", e.message));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", e.mark.line + 1, ": ", e.msg));
+  }
+  return config;
+}
+
+}  // namespace credwatch

@@ -1,0 +1,89 @@
+#include "replay/replay.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "credwatch/detection.h"
+#include "replay/output.h"
+
+namespace credwatch::replay {
+namespace {
+
+// --emit events: the merged normalized events as NDJSON.
+class EventWriter : public EventConsumer {
+ public:
+  explicit EventWriter(std::unique_ptr<OutputFile> out) : out_(std::move(out)) {}
+  void OnEvent(Event& e) override {
+    line_.clear();
+    AppendEventJson(e, &line_);
+    line_.push_back('\n');
+    out_->Write(line_);
+  }
+  void OnWatermark(int64_t) override {}
+  absl::Status Finish() override { return out_->Close(); }
+
+ private:
+  std::unique_ptr<OutputFile> out_;
+  std::string line_;
+};
+
+}  // namespace
+
+// Defined in detect_consumer.cc: profiles, rules and alerts.
+absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(const ReplayOptions& options,
+                                                                     std::unique_ptr<OutputFile> out,
+                                                                     int64_t* alerts);
+
+absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
+  auto out = OutputFile::Open(options.output);
+  if (!out.ok()) return out.status();
+  int64_t alerts = 0;
+  std::unique_ptr<EventConsumer> consumer;
+  if (options.emit == Emit::kEvents) {
+    consumer = std::make_unique<EventWriter>(std::move(*out));
+  } else {
+    auto c = MakeDetectionConsumer(options, std::move(*out), &alerts);
+    if (!c.ok()) return c.status();
+    consumer = std::move(*c);
+  }
+  auto summary = MergeInputs(options, *consumer);
+  if (summary.ok()) summary->alerts = alerts;
+  return summary;
+}
+
+std::string FormatSummary(const ReplaySummary& s) {
+  std::string out;
+  double secs = s.seconds > 0 ? s.seconds : 1e-9;
+  absl::StrAppendFormat(&out, "credwatch replay: %d inputs, %d records, %d events, %d rejected, %d late, %d alerts\n",
+                        s.inputs, s.input.records, s.events_out, s.input.rejects(), s.late_events, s.alerts);
+  absl::StrAppendFormat(&out, "  %.3f s, %.0f events/s, %.1f MB/s\n", s.seconds,
+                        static_cast<double>(s.events_out) / secs,
+                        static_cast<double>(s.input.bytes) / secs / 1e6);
+  if (!s.events_by_format.empty()) {
+    out += "  events by format:";
+    for (const auto& [k, v] : s.events_by_format) absl::StrAppend(&out, " ", k, "=", v);
+    out += "\n";
+  }
+  if (!s.events_by_action.empty()) {
+    out += "  events by action:";
+    for (const auto& [k, v] : s.events_by_action) absl::StrAppend(&out, " ", k, "=", v);
+    out += "\n";
+  }
+  int64_t skipped = s.input.by_code[static_cast<size_t>(RecordCode::kSkippedIrrelevant)];
+  if (skipped) absl::StrAppend(&out, "  skipped (no security event): ", skipped, "\n");
+  if (s.input.rejects()) {
+    out += "  rejected by reason:";
+    for (size_t i = 0; i < s.input.by_code.size(); ++i) {
+      auto code = static_cast<RecordCode>(i);
+      if (IsReject(code) && s.input.by_code[i]) {
+        absl::StrAppend(&out, " ", std::string(RecordCodeName(code)), "=", s.input.by_code[i]);
+      }
+    }
+    out += "\n";
+  }
+  for (const auto& e : s.input_errors) absl::StrAppend(&out, "  input not read: ", e, "\n");
+  return out;
+}
+
+}  // namespace credwatch::replay
