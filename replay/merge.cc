@@ -68,6 +68,7 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
   in_opts.format = options.format;
   in_opts.decoder.limits = options.config.limits;
   in_opts.decoder.mapping_file = options.mapping_file;
+  in_opts.projection_for = options.projection_for;
   in_opts.site = *site;
   in_opts.dead_letter = dead_letter.get();
 

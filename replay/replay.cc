@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "credwatch/detection.h"
+#include "credwatch/rules.h"
 #include "replay/output.h"
 
 namespace credwatch::replay {
@@ -31,23 +32,33 @@ class EventWriter : public EventConsumer {
 }  // namespace
 
 // Defined in detect_consumer.cc: profiles, rules and alerts.
-absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(const ReplayOptions& options,
-                                                                     std::unique_ptr<OutputFile> out,
-                                                                     int64_t* alerts);
+absl::StatusOr<std::shared_ptr<const rules::RuleSet>> LoadReplayRules(const Config& config);
+absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(
+    const ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
+    std::unique_ptr<OutputFile> out, int64_t* alerts);
 
 absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
-  auto out = OutputFile::Open(options.output);
+  ReplayOptions opts = options;
+  std::shared_ptr<const rules::RuleSet> rule_set;
+  if (opts.emit == Emit::kAlerts) {
+    auto loaded = LoadReplayRules(opts.config);
+    if (!loaded.ok()) return loaded.status();
+    rule_set = *loaded;
+    // Decoders copy the source fields the rules read (CloudTrail paths, ...).
+    opts.projection_for = [rule_set](Format f) { return &rule_set->projection(f); };
+  }
+  auto out = OutputFile::Open(opts.output);
   if (!out.ok()) return out.status();
   int64_t alerts = 0;
   std::unique_ptr<EventConsumer> consumer;
-  if (options.emit == Emit::kEvents) {
+  if (opts.emit == Emit::kEvents) {
     consumer = std::make_unique<EventWriter>(std::move(*out));
   } else {
-    auto c = MakeDetectionConsumer(options, std::move(*out), &alerts);
+    auto c = MakeDetectionConsumer(opts, rule_set, std::move(*out), &alerts);
     if (!c.ok()) return c.status();
     consumer = std::move(*c);
   }
-  auto summary = MergeInputs(options, *consumer);
+  auto summary = MergeInputs(opts, *consumer);
   if (summary.ok()) summary->alerts = alerts;
   return summary;
 }

@@ -40,6 +40,8 @@ struct ReplayOptions {
   Emit emit = Emit::kAlerts;
   std::string output;               // "" or "-" = stdout
   std::string report;               // incident report file ("" = none)
+  // Source fields the rules read, per format (set by RunReplay from the rules).
+  std::function<const Projection*(Format)> projection_for;
 };
 
 // Receives merged events in event-time order. Implementations own what they

@@ -1,9 +1,11 @@
 #include "credwatch/input.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 
@@ -11,6 +13,7 @@
 #include "common/json_writer.h"
 #include "common/strings.h"
 #include "credwatch/site.h"
+#include "credwatch/time_util.h"
 
 namespace credwatch {
 namespace {
@@ -78,6 +81,33 @@ struct ValueScanner {
     return std::string_view::npos;
   }
 };
+
+// RFC 3164 lines carry no year. A log file is written up to its last
+// modification, so the year of the file's mtime is the year of its last
+// lines; if the first line's month is later in the year than the mtime's
+// month, the file began in the previous year. Stdin uses the current year.
+int GuessSyslogStartYear(const std::string& path, std::string_view head) {
+  struct stat st;
+  int64_t ref_ns = static_cast<int64_t>(std::time(nullptr)) * kNsPerSecond;
+  if (path != "-" && ::stat(path.c_str(), &st) == 0) {
+    ref_ns = static_cast<int64_t>(st.st_mtime) * kNsPerSecond;
+  }
+  int year = YearOf(ref_ns);
+  static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  size_t pos = SkipSpace(head, 0);
+  if (pos < head.size() && head[pos] == '<') {  // <PRI>
+    size_t gt = head.find('>', pos);
+    if (gt == std::string_view::npos) return year;
+    pos = gt + 1;
+  }
+  if (pos + 3 > head.size()) return year;
+  size_t m = kMonths.find(head.substr(pos, 3));
+  if (m == std::string_view::npos || m % 3 != 0) return year;
+  unsigned first_month = static_cast<unsigned>(m / 3 + 1);
+  std::string stamp = FormatIso8601(ref_ns);  // YYYY-MM-...
+  unsigned ref_month = static_cast<unsigned>((stamp[5] - '0') * 10 + (stamp[6] - '0'));
+  return first_month > ref_month ? year - 1 : year;
+}
 
 }  // namespace
 
@@ -229,6 +259,10 @@ absl::StatusOr<std::unique_ptr<InputReader>> InputReader::Open(const std::string
     }
   }
   DecoderOptions dopts = options.decoder;
+  if (options.projection_for) dopts.projection = options.projection_for(r->format_);
+  if (r->format_ == Format::kSyslog && dopts.syslog_start_year == 0) {
+    dopts.syslog_start_year = GuessSyslogStartYear(path, head);
+  }
   auto decoder = MakeDecoder(r->format_, dopts);
   if (!decoder.ok()) return decoder.status();
   r->decoder_ = std::move(*decoder);

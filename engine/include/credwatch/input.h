@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -69,6 +70,9 @@ Format DetectFormat(std::string_view head);
 struct InputOptions {
   Format format = Format::kAuto;  // kAuto: detected from the first 64 KiB
   DecoderOptions decoder;
+  // The source fields loaded rules read in a format (RuleSet::projection);
+  // asked once the input's format is known. May be empty: no projection.
+  std::function<const Projection*(Format)> projection_for;
   std::shared_ptr<const Site> site;     // may be null: no site annotation
   DeadLetterWriter* dead_letter = nullptr;
   size_t chunk_bytes = 1 << 20;   // raw bytes read per batch
