@@ -1,0 +1,436 @@
+#include "rules/correlation_engine.h"
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+
+#include "common/json_writer.h"
+
+namespace credwatch::rules::internal {
+
+void AppendEvidenceJson(const RuleSetData& data, const Event& e, std::string* out) {
+  const size_t start = out->size();
+  AppendEventJson(e, out);
+  if (e.num_extras == 0 || out->size() == start || out->back() != '}') return;
+  out->pop_back();
+  out->append(",\"fields\":{");
+  for (int i = 0; i < e.num_extras; ++i) {
+    const size_t index = static_cast<size_t>(e.extras[i].id) - kFirstExtraId;
+    if (e.extras[i].id < kFirstExtraId || index >= data.extra_paths.size()) continue;
+    if (out->back() != '{') out->push_back(',');
+    AppendJsonString(data.extra_paths[index], out);
+    out->push_back(':');
+    AppendJsonString(e.extras[i].value, out);
+  }
+  out->append("}}");
+}
+
+// One group of one correlation instance.
+struct CorrelationEngine::GroupState {
+  uint64_t generation = 0;
+  std::string key;
+  std::vector<std::string> values;
+  int64_t first_seen = INT64_MAX;
+  int64_t last_seen = INT64_MIN;
+  int64_t max_time = INT64_MIN;
+  int64_t window_start = 0;
+  int64_t deadline = 0;
+
+  BlastRadius blast;
+  std::vector<std::string> head;  // first evidences
+  std::vector<std::string> tail;  // ring of the latest
+  size_t tail_next = 0;
+  std::string credential;
+  std::string tenant;
+  std::string src_ip;
+
+  // Sliding event_count / value_sum: (time, weight) sorted by time.
+  std::vector<std::pair<int64_t, double>> points;
+  double sum = 0;
+  // Complete-window event_count / value_sum.
+  double total = 0;
+  // value_count: value -> latest time.
+  absl::flat_hash_map<std::string, int64_t> distinct;
+  // temporal: latest time per ref.
+  std::vector<int64_t> last_by_ref;
+  // temporal_ordered: per step, (start, time) of the chain that reached it
+  // with the latest start.
+  std::vector<std::pair<int64_t, int64_t>> chain;
+
+  std::string* NextEvidenceSlot() {
+    if (head.size() < kHeadEvidences) return &head.emplace_back();
+    if (tail.size() < kTailEvidences) {
+      tail_next = (tail.size() + 1) % kTailEvidences;
+      return &tail.emplace_back();
+    }
+    std::string* slot = &tail[tail_next];
+    tail_next = (tail_next + 1) % kTailEvidences;
+    slot->clear();
+    return slot;
+  }
+
+  void AppendEvidences(std::vector<std::string>* out) const {
+    for (const auto& h : head) out->push_back(h);
+    if (tail.size() < kTailEvidences) {
+      for (const auto& t : tail) out->push_back(t);
+      return;
+    }
+    for (size_t i = 0; i < kTailEvidences; ++i) out->push_back(tail[(tail_next + i) % kTailEvidences]);
+  }
+};
+
+// What a correlation hands to the correlation that references it.
+struct CorrelationEngine::Fired {
+  Detection detection;
+  std::vector<std::string> values;  // its group-by values
+};
+
+struct CorrelationEngine::Input {
+  int64_t time = 0;
+  const Event* event = nullptr;   // from a detection rule
+  const Fired* fired = nullptr;   // from a correlation
+  const std::vector<std::string>* values = nullptr;
+  const std::string* text = nullptr;  // value_count
+  double number = 0;                  // value_sum
+};
+
+namespace {
+
+bool ParseNumber(std::string_view s, double* out) {
+  if (s.empty()) return false;
+  if (s.front() == '+') s.remove_prefix(1);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(*out);
+}
+
+bool NumberOf(const FieldValue& v, double* out) {
+  switch (v.type) {
+    case FieldValue::Type::kInt: *out = static_cast<double>(v.i); return true;
+    case FieldValue::Type::kDouble: *out = v.d; return true;
+    case FieldValue::Type::kString: return ParseNumber(v.str, out);
+    default: return false;
+  }
+}
+
+void JoinKey(const std::vector<std::string>& values, std::string* key) {
+  key->clear();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) key->push_back('\x1f');
+    key->append(values[i]);
+  }
+}
+
+}  // namespace
+
+CorrelationEngine::CorrelationEngine(const RuleSetData& data, const EvaluatorOptions& options,
+                                     EvaluatorStats* stats)
+    : data_(data), options_(options), stats_(stats), nodes_(data.nodes.size()) {}
+
+CorrelationEngine::~CorrelationEngine() = default;
+
+uint64_t CorrelationEngine::num_groups() const {
+  uint64_t n = 0;
+  for (const auto& ns : nodes_) n += ns.groups.size();
+  return n;
+}
+
+void CorrelationEngine::OnMatch(int detection, const Event& e, const ShardScope& scope,
+                                std::vector<Detection>* out) {
+  for (const BaseConsumer& bc : data_.detection_consumers[detection]) {
+    if (scope.num_shards > 1) {
+      uint64_t h;
+      if (!RoutingHash(e, data_.routing[bc.routing].fields, &h)) {
+        ++stats_->skipped_no_group;
+        continue;
+      }
+      if (h % scope.num_shards != scope.shard) continue;
+    }
+    const CorrelationRule& rule = data_.correlations[data_.nodes[bc.node].rule];
+    const auto& sources = rule.group_sources[bc.ref];
+    values_.resize(sources.size());
+    bool ok = true;
+    for (size_t g = 0; g < sources.size() && ok; ++g) {
+      ok = FieldText(ReadField(e, sources[g].field), &values_[g]);
+    }
+    if (!ok) {
+      ++stats_->skipped_no_group;
+      continue;
+    }
+    Input in;
+    in.time = e.time_ns;
+    in.event = &e;
+    in.values = &values_;
+    if (rule.type == CorrelationType::kValueCount) {
+      if (!FieldText(ReadField(e, rule.value_sources[bc.ref].field), &value_text_)) continue;
+      in.text = &value_text_;
+    } else if (rule.type == CorrelationType::kValueSum) {
+      if (!NumberOf(ReadField(e, rule.value_sources[bc.ref].field), &in.number)) continue;
+    }
+    Feed(bc.node, bc.ref, in, out);
+  }
+}
+
+void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Detection>* out) {
+  const CorrNode& cn = data_.nodes[node];
+  const CorrelationRule& rule = data_.correlations[cn.rule];
+  NodeState& ns = nodes_[node];
+  std::string key;
+  JoinKey(*in.values, &key);
+  auto it = ns.groups.find(key);
+  if (it != ns.groups.end() && rule.anchored && in.time > it->second->window_start + rule.timespan_ns) {
+    // The group's window is complete: judge it, then start a new one.
+    Close(node, it->second.get(), out);
+    it = ns.groups.find(key);
+  }
+  bool created = false;
+  if (it == ns.groups.end()) {
+    if (ns.groups.size() >= data_.limits.max_groups_per_rule) EvictOne(node);
+    auto g = std::make_unique<GroupState>();
+    g->generation = ++generation_;
+    g->key = key;
+    g->values = *in.values;
+    g->window_start = in.time;
+    if (rule.type == CorrelationType::kTemporal) g->last_by_ref.assign(rule.refs.size(), INT64_MIN);
+    if (rule.type == CorrelationType::kTemporalOrdered) {
+      g->chain.assign(rule.refs.size(), {INT64_MIN, INT64_MIN});
+    }
+    it = ns.groups.emplace(key, std::move(g)).first;
+    created = true;
+  }
+  GroupState& g = *it->second;
+
+  // What the group has seen.
+  if (in.event) {
+    const Event& e = *in.event;
+    g.first_seen = std::min(g.first_seen, e.time_ns);
+    g.last_seen = std::max(g.last_seen, e.time_ns);
+    g.blast.Add(e);
+    AppendEvidenceJson(data_, e, g.NextEvidenceSlot());
+    if (!e.credential.empty()) g.credential.assign(e.credential.data(), e.credential.size());
+    if (!e.tenant.empty()) g.tenant.assign(e.tenant.data(), e.tenant.size());
+    if (!e.src_ip_text.empty()) g.src_ip.assign(e.src_ip_text.data(), e.src_ip_text.size());
+  } else {
+    const Detection& d = in.fired->detection;
+    g.first_seen = std::min(g.first_seen, d.first_seen_ns);
+    g.last_seen = std::max(g.last_seen, d.last_seen_ns);
+    g.blast.Merge(d.blast);
+    for (const auto& ev : d.evidences) *g.NextEvidenceSlot() = ev;
+    if (!d.credential.empty()) g.credential = d.credential;
+    if (!d.tenant.empty()) g.tenant = d.tenant;
+    if (!d.src_ip.empty()) g.src_ip = d.src_ip;
+  }
+  g.max_time = std::max(g.max_time, in.time);
+  const int64_t span = rule.timespan_ns;
+  const int64_t window_floor = g.max_time == INT64_MIN ? INT64_MIN : g.max_time - span;
+
+  bool fire = false;
+  switch (rule.type) {
+    case CorrelationType::kEventCount:
+    case CorrelationType::kValueSum: {
+      const double w = rule.type == CorrelationType::kEventCount ? 1.0 : in.number;
+      if (rule.anchored) {
+        g.total += w;
+        break;
+      }
+      auto pos = std::upper_bound(g.points.begin(), g.points.end(), in.time,
+                                  [](int64_t t, const std::pair<int64_t, double>& p) { return t < p.first; });
+      g.points.insert(pos, {in.time, w});
+      g.sum += w;
+      // Drop what fell out of the window.
+      size_t drop = 0;
+      while (drop < g.points.size() && g.points[drop].first < window_floor) g.sum -= g.points[drop++].second;
+      g.points.erase(g.points.begin(), g.points.begin() + static_cast<long>(drop));
+      // Over the cap: merge the two closest points into the later one.
+      if (g.points.size() > data_.limits.max_points_per_group && g.points.size() >= 2) {
+        size_t best = 0;
+        int64_t best_gap = INT64_MAX;
+        for (size_t i = 0; i + 1 < g.points.size(); ++i) {
+          const int64_t gap = g.points[i + 1].first - g.points[i].first;
+          if (gap < best_gap) {
+            best_gap = gap;
+            best = i;
+          }
+        }
+        g.points[best + 1].second += g.points[best].second;
+        g.points.erase(g.points.begin() + static_cast<long>(best));
+      }
+      fire = rule.condition.Holds(g.sum);
+      break;
+    }
+    case CorrelationType::kValueCount: {
+      auto [vit, inserted] = g.distinct.try_emplace(*in.text, in.time);
+      if (!inserted) vit->second = std::max(vit->second, in.time);
+      if (!rule.anchored) {
+        for (auto d = g.distinct.begin(); d != g.distinct.end();) {
+          if (d->second < window_floor) {
+            g.distinct.erase(d++);
+          } else {
+            ++d;
+          }
+        }
+      }
+      if (g.distinct.size() > rule.distinct_cap) {
+        // Forget the value seen longest ago (ties: smallest value).
+        auto oldest = g.distinct.begin();
+        for (auto d = g.distinct.begin(); d != g.distinct.end(); ++d) {
+          if (d->second < oldest->second || (d->second == oldest->second && d->first < oldest->first)) oldest = d;
+        }
+        g.distinct.erase(oldest);
+      }
+      if (!rule.anchored) fire = rule.condition.Holds(static_cast<double>(g.distinct.size()));
+      break;
+    }
+    case CorrelationType::kTemporal: {
+      g.last_by_ref[ref] = std::max(g.last_by_ref[ref], in.time);
+      if (rule.anchored) break;
+      int seen = 0;
+      for (int64_t t : g.last_by_ref) {
+        if (t != INT64_MIN && t >= window_floor) ++seen;
+      }
+      fire = rule.condition.Holds(seen);
+      break;
+    }
+    case CorrelationType::kTemporalOrdered: {
+      auto& chain = g.chain;
+      const auto invalid = std::pair<int64_t, int64_t>{INT64_MIN, INT64_MIN};
+      for (auto& step : chain) {
+        if (step.first != INT64_MIN && step.first < window_floor) step = invalid;
+      }
+      if (ref == 0) {
+        if (chain[0].first == INT64_MIN || in.time > chain[0].first) chain[0] = {in.time, in.time};
+      } else {
+        const auto prev = chain[ref - 1];
+        if (prev.first != INT64_MIN && prev.second <= in.time && in.time - prev.first <= span) {
+          if (chain[ref].first == INT64_MIN || prev.first > chain[ref].first) chain[ref] = {prev.first, in.time};
+        }
+      }
+      fire = chain.back().first != INT64_MIN;
+      break;
+    }
+  }
+  g.deadline = rule.anchored ? g.window_start + span : g.max_time + span;
+  if (created) ns.heap.push(HeapEntry{g.deadline, g.key, g.generation});
+  if (fire) Fire(node, &g, in.time, out);
+}
+
+void CorrelationEngine::Close(int node, GroupState* g, std::vector<Detection>* out) {
+  const CorrelationRule& rule = data_.correlations[data_.nodes[node].rule];
+  double value = 0;
+  switch (rule.type) {
+    case CorrelationType::kEventCount:
+    case CorrelationType::kValueSum: value = g->total; break;
+    case CorrelationType::kValueCount: value = static_cast<double>(g->distinct.size()); break;
+    case CorrelationType::kTemporal:
+      for (int64_t t : g->last_by_ref) value += t != INT64_MIN ? 1 : 0;
+      break;
+    case CorrelationType::kTemporalOrdered: break;
+  }
+  if (rule.condition.Holds(value)) {
+    Fire(node, g, g->last_seen, out);
+  } else {
+    Erase(node, g);
+  }
+}
+
+void CorrelationEngine::Erase(int node, GroupState* g) {
+  const std::string key = g->key;  // g dies with the erase
+  nodes_[node].groups.erase(key);
+}
+
+void CorrelationEngine::Fire(int node, GroupState* g, int64_t time, std::vector<Detection>* out) {
+  const CorrNode& cn = data_.nodes[node];
+  const CorrelationRule& rule = data_.correlations[cn.rule];
+  Fired f;
+  Detection& d = f.detection;
+  d.rule_id = rule.meta.id;
+  d.title = rule.meta.title;
+  d.severity = rule.meta.severity;
+  d.attacks = rule.meta.attacks;
+  for (size_t i = 0; i < g->values.size(); ++i) {
+    if (i) d.group_key.push_back('|');
+    d.group_key += g->values[i];
+  }
+  d.credential = g->credential;
+  d.tenant = g->tenant;
+  d.src_ip = g->src_ip;
+  d.time_ns = time;
+  d.first_seen_ns = g->first_seen;
+  d.last_seen_ns = g->last_seen;
+  g->AppendEvidences(&d.evidences);
+  d.blast = std::move(g->blast);
+  f.values = std::move(g->values);
+  Erase(node, g);
+  ++stats_->correlation_fires;
+  if (cn.emit || options_.emit_all) {
+    out->push_back(d);
+    ++stats_->detections;
+  }
+  if (cn.parent < 0) return;
+  const CorrelationRule& parent = data_.correlations[data_.nodes[cn.parent].rule];
+  std::vector<std::string> values;
+  for (const ValueSource& s : parent.group_sources[cn.parent_ref]) values.push_back(f.values[s.inner_group]);
+  Input in;
+  in.time = time;
+  in.fired = &f;
+  in.values = &values;
+  if (parent.type == CorrelationType::kValueCount) in.text = &f.values[parent.value_sources[cn.parent_ref].inner_group];
+  Feed(cn.parent, cn.parent_ref, in, out);
+}
+
+int64_t CorrelationEngine::CleanTop(int node) {
+  NodeState& ns = nodes_[node];
+  while (!ns.heap.empty()) {
+    const HeapEntry& top = ns.heap.top();
+    auto it = ns.groups.find(top.key);
+    if (it == ns.groups.end() || it->second->generation != top.generation) {
+      ns.heap.pop();
+      continue;
+    }
+    if (it->second->deadline > top.deadline) {
+      HeapEntry moved{it->second->deadline, top.key, top.generation};
+      ns.heap.pop();
+      ns.heap.push(std::move(moved));
+      continue;
+    }
+    return top.deadline;
+  }
+  return INT64_MAX;
+}
+
+void CorrelationEngine::EvictOne(int node) {
+  NodeState& ns = nodes_[node];
+  if (CleanTop(node) == INT64_MAX) return;
+  const std::string key = ns.heap.top().key;
+  ns.heap.pop();
+  ns.groups.erase(key);
+  ++stats_->groups_evicted;
+}
+
+void CorrelationEngine::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
+  while (true) {
+    // The group whose window ends first, over all instances; on a tie the
+    // inner (later) instance first, so its output reaches its parent.
+    int best = -1;
+    int64_t best_deadline = INT64_MAX;
+    for (int n = static_cast<int>(nodes_.size()) - 1; n >= 0; --n) {
+      const int64_t d = CleanTop(n);
+      if (d < best_deadline) {
+        best_deadline = d;
+        best = n;
+      }
+    }
+    if (best < 0 || best_deadline >= t_ns) return;
+    NodeState& ns = nodes_[best];
+    const std::string key = ns.heap.top().key;
+    ns.heap.pop();
+    GroupState* g = ns.groups.find(key)->second.get();
+    if (data_.correlations[data_.nodes[best].rule].anchored) {
+      Close(best, g, out);
+    } else {
+      Erase(best, g);
+    }
+  }
+}
+
+}  // namespace credwatch::rules::internal

@@ -1,0 +1,94 @@
+// Stateful Sigma correlations for one shard: event_count, value_count,
+// value_sum, temporal and temporal_ordered, with group-by, aliases and
+// correlations of correlations, on event time. Internal header.
+//
+// State is kept per correlation instance (CorrNode) and group (the group-by
+// values). Two window kinds:
+//   sliding   conditions with only lower bounds (gt, gte; temporal,
+//             temporal_ordered): the window is the last `timespan` before the
+//             newest event of the group; the condition is checked on every
+//             event, and when it holds the correlation fires and the group
+//             starts over.
+//   complete  conditions with an upper bound (lt, lte, eq, neq): the window
+//             starts at the group's first event and is judged once it is
+//             complete, when the watermark (or a later event of the group)
+//             passes its end.
+// Memory is bounded by CorrelationLimits: groups per instance, time points
+// and distinct values per group; evidences per group (first 4, last 4) and
+// the BlastRadius caps. Not thread-safe: owned by one Evaluator.
+#ifndef CREDWATCH_RULES_CORRELATION_ENGINE_H_
+#define CREDWATCH_RULES_CORRELATION_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "credwatch/detection.h"
+#include "credwatch/rules.h"
+#include "rules/compiled.h"
+
+namespace credwatch::rules::internal {
+
+// Appends the event as evidence JSON: AppendEventJson plus a "fields"
+// object with the source fields the decoder projected (eventName, ...).
+void AppendEvidenceJson(const RuleSetData& data, const Event& e, std::string* out);
+
+class CorrelationEngine {
+ public:
+  CorrelationEngine(const RuleSetData& data, const EvaluatorOptions& options, EvaluatorStats* stats);
+  ~CorrelationEngine();
+  CorrelationEngine(const CorrelationEngine&) = delete;
+  CorrelationEngine& operator=(const CorrelationEngine&) = delete;
+
+  // Detection rule `detection` matched `e`: feeds the correlations that
+  // reference it, appending what fires.
+  void OnMatch(int detection, const Event& e, const ShardScope& scope, std::vector<Detection>* out);
+  void AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out);
+  uint64_t num_groups() const;
+
+ private:
+  static constexpr size_t kHeadEvidences = 4;
+  static constexpr size_t kTailEvidences = 4;
+
+  struct GroupState;
+  struct Fired;
+  struct Input;
+  struct HeapEntry {
+    int64_t deadline;
+    std::string key;
+    uint64_t generation;
+    friend bool operator>(const HeapEntry& a, const HeapEntry& b) {
+      if (a.deadline != b.deadline) return a.deadline > b.deadline;
+      if (a.key != b.key) return a.key > b.key;
+      return a.generation > b.generation;
+    }
+  };
+  struct NodeState {
+    absl::flat_hash_map<std::string, std::unique_ptr<GroupState>> groups;
+    std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> heap;
+  };
+
+  void Feed(int node, int ref, const Input& in, std::vector<Detection>* out);
+  void Close(int node, GroupState* g, std::vector<Detection>* out);
+  void Fire(int node, GroupState* g, int64_t time, std::vector<Detection>* out);
+  void Erase(int node, GroupState* g);
+  // Drops stale heap entries; returns the live top's deadline or INT64_MAX.
+  int64_t CleanTop(int node);
+  void EvictOne(int node);
+
+  const RuleSetData& data_;
+  EvaluatorOptions options_;
+  EvaluatorStats* stats_;
+  std::vector<NodeState> nodes_;
+  uint64_t generation_ = 0;
+  // Scratch for base events (no allocation once warm).
+  std::vector<std::string> values_;
+  std::string value_text_;
+};
+
+}  // namespace credwatch::rules::internal
+
+#endif  // CREDWATCH_RULES_CORRELATION_ENGINE_H_
