@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# End-to-end benchmark, one command (issue 5):
+#   bench/run.sh [EVENTS]          default 2000000 simulated records
+# 1. builds credwatch and the ceiling tool in release mode (build-bench/);
+# 2. simulates EVENTS records with `credwatch simulate` (cached in bench/data/);
+# 3. on the same NDJSON files measures
+#    - the ceiling: a simdjson-only pass extracting the decoders' fields, on
+#      one core and on all cores;
+#    - `credwatch replay` with the full rule pack: events/s, MB/s, peak memory;
+#    - the ratio of the two;
+# 4. writes bench/results/e2e-<EVENTS>-<date>.json and .md with the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${1:-2000000}"
+bash scripts/setup.sh >/dev/null
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCREDWATCH_BUILD_TESTS=OFF \
+  -DCREDWATCH_BUILD_BENCH=ON >/dev/null
+cmake --build build-bench -j"$(nproc)" --target credwatch credwatch_ceiling >/dev/null
+
+data="bench/data/sim-$events"
+if [[ ! -f "$data/labels.json" ]]; then
+  rm -rf "$data"
+  ./build-bench/credwatch simulate --events "$events" --seed 1 "$data"
+fi
+files=("$data/journal.ndjson" "$data/cloudtrail.ndjson" "$data/flows.ndjson")
+cat "${files[@]}" > /dev/null  # warm the page cache for both sides
+
+mkdir -p bench/results
+out="bench/results/e2e-$events-$(date -u +%Y%m%dT%H%M%SZ)"
+./build-bench/credwatch_ceiling --e2e ./build-bench/credwatch "$data/credwatch.yaml" "$out" "${files[@]}" >/dev/null
+cat "$out.md"
+echo "written: $out.json $out.md"
