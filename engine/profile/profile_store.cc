@@ -57,7 +57,7 @@ int64_t SatSub(int64_t a, int64_t b) {
   return r;
 }
 
-uint16_t SatAdd16(uint16_t a, uint16_t b) {
+uint16_t SatAdd(uint16_t a, uint16_t b) {
   uint32_t r = uint32_t{a} + b;
   return static_cast<uint16_t>(std::min<uint32_t>(r, UINT16_MAX));
 }
@@ -87,6 +87,15 @@ template <typename T, size_t N>
 bool InRing(std::array<T, N>& ring, int32_t* head, int32_t bucket) {
   Advance(ring, head, bucket);
   return int64_t{*head} - bucket < static_cast<int64_t>(N);
+}
+
+// Adds `v` to `bucket` if it is still inside the ring; false if it fell out.
+template <typename T, size_t N>
+bool AddTo(std::array<T, N>& ring, int32_t* head, int32_t bucket, T v) {
+  if (!InRing(ring, head, bucket)) return false;
+  T& slot = ring[Mod(bucket, N)];
+  slot = SatAdd(slot, v);
+  return true;
 }
 
 template <size_t N>
@@ -161,7 +170,6 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   while (p < pattern.size() && pattern[p] == '*') ++p;
   return p == pattern.size();
 }
-
 
 namespace {
 
@@ -255,6 +263,31 @@ int64_t Baseline(ReadHistory& r, int days) {
   return r.baseline;
 }
 
+// Rolls the read rings forward to `head`, adds `moved` bytes at time `t`
+// where it still fits, and fills the read fields.
+void UpdateReads(ReadHistory& r, int64_t head, int64_t t, int64_t moved,
+                 const ProfileOptions& options, ProfileFields* f) {
+  const int32_t head_day = BucketOf(head, kNsPerDay);
+  Advance(r.five_min, &r.five_min_head, BucketOf(head, kNsPer5Min));
+  Advance(r.hours, &r.hour_head, BucketOf(head, kNsPerHour));
+  Advance(r.days, &r.day_head, head_day);
+  if (moved > 0) {
+    AddTo(r.five_min, &r.five_min_head, BucketOf(t, kNsPer5Min), moved);
+    AddTo(r.hours, &r.hour_head, BucketOf(t, kNsPerHour), moved);
+    const int32_t day = BucketOf(t, kNsPerDay);
+    if (AddTo(r.days, &r.day_head, day, moved) && day < head_day) {
+      r.baseline_day = INT32_MIN;  // a past day changed: recompute the baseline
+    }
+  }
+  f->read_bytes_1h = SumLast(r.five_min, r.five_min_head, ReadHistory::kFiveMinBuckets);
+  f->read_bytes_24h = SumLast(r.hours, r.hour_head, ReadHistory::kHourBuckets);
+  f->read_bytes_7d = SumLast(r.days, r.day_head, 7);
+  f->read_baseline_24h = Baseline(r, options.baseline_days);
+  f->read_ratio_24h =
+      static_cast<double>(f->read_bytes_24h) /
+      static_cast<double>(std::max(f->read_baseline_24h, options.ratio_floor_bytes));
+}
+
 bool IsFailedLogin(const Event& e) {
   return e.outcome == Outcome::kFailure &&
          (e.action == Action::kLogin || (e.kind == Kind::kAuth && e.action == Action::kUnknown));
@@ -308,10 +341,14 @@ ProfileStore::~ProfileStore() = default;
 
 size_t ProfileStore::CapOf(uint64_t kind) const {
   switch (kind) {
-    case kKindNetwork: return options_.max_networks;
-    case kKindHost: return options_.max_hosts;
-    case kKindDestination: return options_.max_destinations;
-    default: return options_.max_tenants;
+    case kKindNetwork:
+      return options_.max_networks;
+    case kKindHost:
+      return options_.max_hosts;
+    case kKindDestination:
+      return options_.max_destinations;
+    default:
+      return options_.max_tenants;
   }
 }
 
@@ -351,16 +388,15 @@ void ProfileStore::Observe(Event& e) {
   f.valid = true;
 
   // What the history knew before this event.
-  f.learning = p.first_active_ns == Profile::kNever ||
-               SatSub(t, p.first_active_ns) < options_.learning_ns;
+  f.learning =
+      p.first_active_ns == Profile::kNever || SatSub(t, p.first_active_ns) < options_.learning_ns;
   if (p.last_active_ns != Profile::kNever && t > p.last_active_ns) {
     f.idle_days = static_cast<double>(SatSub(t, p.last_active_ns)) / static_cast<double>(kNsPerDay);
   }
   // A flow's source is the server itself, not where the actor came from.
   const uint64_t net_key =
       e.kind != Kind::kNetwork && e.src_ip.is_valid() ? NetworkKey(e.src_ip) : 0;
-  const uint64_t host_key =
-      e.host.empty() ? 0 : MakeKey(kKindHost, FixedHash(e.host, kSeedHost));
+  const uint64_t host_key = e.host.empty() ? 0 : MakeKey(kKindHost, FixedHash(e.host, kSeedHost));
   const uint64_t dst_key = DestinationKey(e);
   if (!f.learning) {
     f.src_new = net_key != 0 && !SeenContains(p.seen, net_key);
@@ -397,49 +433,14 @@ void ProfileStore::Observe(Event& e) {
       CountSince(p.seen, kKindTenant, int64_t{ToSeconds(head)} - kNsPerDay / kNsPerSecond);
 
   // Read volume.
-  if (!failure && MovesData(e.action) && e.bytes > 0 && !p.reads) {
-    p.reads = std::make_unique<ReadHistory>();  // the credential's first read
-  }
-  if (p.reads) {
-    ReadHistory& r = *p.reads;
-    const int32_t head_day = BucketOf(head, kNsPerDay);
-    Advance(r.five_min, &r.five_min_head, BucketOf(head, kNsPer5Min));
-    Advance(r.hours, &r.hour_head, BucketOf(head, kNsPerHour));
-    Advance(r.days, &r.day_head, head_day);
-    if (!failure && MovesData(e.action) && e.bytes > 0) {
-      const int32_t b5 = BucketOf(t, kNsPer5Min);
-      const int32_t bh = BucketOf(t, kNsPerHour);
-      const int32_t bd = BucketOf(t, kNsPerDay);
-      if (InRing(r.five_min, &r.five_min_head, b5)) {
-        auto& v = r.five_min[Mod(b5, ReadHistory::kFiveMinBuckets)];
-        v = SatAdd(v, e.bytes);
-      }
-      if (InRing(r.hours, &r.hour_head, bh)) {
-        auto& v = r.hours[Mod(bh, ReadHistory::kHourBuckets)];
-        v = SatAdd(v, e.bytes);
-      }
-      if (InRing(r.days, &r.day_head, bd)) {
-        auto& v = r.days[Mod(bd, ReadHistory::kDayBuckets)];
-        v = SatAdd(v, e.bytes);
-        if (bd < head_day) r.baseline_day = INT32_MIN;  // a past day changed
-      }
-    }
-    f.read_bytes_1h = SumLast(r.five_min, r.five_min_head, ReadHistory::kFiveMinBuckets);
-    f.read_bytes_24h = SumLast(r.hours, r.hour_head, ReadHistory::kHourBuckets);
-    f.read_bytes_7d = SumLast(r.days, r.day_head, 7);
-    f.read_baseline_24h = Baseline(r, options_.baseline_days);
-    f.read_ratio_24h = static_cast<double>(f.read_bytes_24h) /
-                       static_cast<double>(std::max(f.read_baseline_24h, options_.ratio_floor_bytes));
-  }
+  const int64_t moved = !failure && MovesData(e.action) && e.bytes > 0 ? e.bytes : 0;
+  if (moved > 0 && !p.reads) p.reads = std::make_unique<ReadHistory>();  // first read
+  if (p.reads) UpdateReads(*p.reads, head, t, moved, options_, &f);
 
   // Failed logins.
   Advance(p.failures, &p.failure_head, BucketOf(head, kNsPerMinute));
   if (IsFailedLogin(e)) {
-    const int32_t bm = BucketOf(t, kNsPerMinute);
-    if (InRing(p.failures, &p.failure_head, bm)) {
-      auto& v = p.failures[Mod(bm, Profile::kFailureBuckets)];
-      v = SatAdd16(v, 1);
-    }
+    AddTo(p.failures, &p.failure_head, BucketOf(t, kNsPerMinute), uint16_t{1});
   }
   for (uint16_t v : p.failures) f.failures_10m += v;
 
@@ -449,7 +450,7 @@ void ProfileStore::Observe(Event& e) {
 void ProfileStore::LiveCredentialsOnHost(const Event& flow,
                                          std::vector<std::string_view>* out) const {
   scratch_ids_.clear();
-  sessions_.LiveOn(flow.host, flow.time_ns, &scratch_ids_);
+  sessions_.LiveOn(flow.host, flow.time_ns, flow.dst_ip, &scratch_ids_);
   const size_t first = out->size();
   for (uint32_t id : scratch_ids_) out->push_back(profiles_[id].name);
   std::sort(out->begin() + static_cast<std::ptrdiff_t>(first), out->end());

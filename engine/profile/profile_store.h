@@ -15,13 +15,14 @@
 // external destinations, object tenants) are capped and evict the least
 // recently seen entry; read volumes live in fixed rings of buckets; failures
 // in a ring of ten one-minute counters. A credential that only logs in costs
-// about 200 bytes, one that reads about 800 (ApproxProfileBytes reports it);
+// about 200 bytes, one that reads about 850 (ApproxProfileBytes reports it);
 // the hard ceiling with every set full is about 4 KiB.
 //
 // Thread-compatible, not thread-safe: one ProfileStore per shard thread,
 // touched only by that thread. No locks. After a credential's profile exists
 // Observe does not allocate, except when a new network / host / destination /
-// tenant appears, or the credential's first read creates its read history.
+// tenant / session appears, or the credential's first read creates its read
+// history.
 #ifndef CREDWATCH_PROFILE_PROFILE_STORE_H_
 #define CREDWATCH_PROFILE_PROFILE_STORE_H_
 
@@ -110,9 +111,9 @@ struct Profile {
   int64_t last_active_ns = kNever;   // latest non-failure event
   int64_t latest_ns = kNever;        // newest event of any kind: the window head
   uint64_t home_tenant = 0;          // FixedHash of the latest `tenant`; 0 = unknown
-  std::vector<SeenEntry> seen;  // sorted by key
+  std::vector<SeenEntry> seen;       // sorted by key
   std::unique_ptr<ReadHistory> reads;
-  int32_t failure_head = INT32_MIN;  // absolute minute of the newest failure bucket
+  int32_t failure_head = INT32_MIN;                  // absolute minute of the newest failure bucket
   std::array<uint16_t, kFailureBuckets> failures{};  // saturating
   bool multi_tenant = false;
 };
@@ -168,7 +169,6 @@ class ProfileStore {
   absl::Status RestoreProfile(std::string_view credential, std::string_view bytes);
 
  private:
-
   using Profile = internal::Profile;
 
   uint32_t FindOrCreate(std::string_view credential);

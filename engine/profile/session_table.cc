@@ -92,23 +92,32 @@ void SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
         (t > times.last_ns && t > SatAdd(times.last_ns, options_.idle_ns))) {
       // Activity after the logout or after the session expired: a new
       // session under the same id.
-      times = Times{t, t, kOpen};
+      times = Times{t, t, kOpen, e.src_ip};
       return;
     }
     times.opened_ns = std::min(times.opened_ns, t);
     times.last_ns = std::max(times.last_ns, t);
+    if (e.src_ip.is_valid()) times.client = e.src_ip;
     return;
   }
   if (h.sessions.size() >= options_.max_per_host) MakeRoom(h);
-  h.sessions.emplace(id, Times{t, t, kOpen});
+  h.sessions.emplace(id, Times{t, t, kOpen, e.src_ip});
 }
 
-void SessionTable::LiveOn(std::string_view host, int64_t time_ns,
+void SessionTable::LiveOn(std::string_view host, int64_t time_ns, const IpAddress& peer,
                           std::vector<uint32_t>* ids) const {
   auto it = hosts_.find(Sv(host));
   if (it == hosts_.end()) return;
+  const size_t first = ids->size();
+  bool peer_matched = false;
   for (const auto& [id, times] : it->second.sessions) {
-    if (IsLive(times, time_ns)) ids->push_back(id.credential);
+    if (!IsLive(times, time_ns)) continue;
+    bool is_peer = peer.is_valid() && times.client == peer;
+    if (is_peer && !peer_matched) {
+      ids->resize(first);  // the peer's own sessions replace the bystanders
+      peer_matched = true;
+    }
+    if (is_peer || !peer_matched) ids->push_back(id.credential);
   }
 }
 

@@ -60,8 +60,12 @@ class SessionTable {
   void OnEvent(const Event& e, uint32_t credential_id);
 
   // Appends the ids of the credentials with a live session on `host` at
-  // `time_ns`, unordered and possibly repeated (the caller sorts names).
-  void LiveOn(std::string_view host, int64_t time_ns, std::vector<uint32_t>* ids) const;
+  // `time_ns`, unordered and possibly repeated (the caller sorts names). When
+  // `peer` is valid and some live sessions' client address equals it (a flow
+  // from the host to the client that is downloading), only those are
+  // appended: the flow is that client's session, not its neighbours'.
+  void LiveOn(std::string_view host, int64_t time_ns, const IpAddress& peer,
+              std::vector<uint32_t>* ids) const;
 
   size_t hosts() const { return hosts_.size(); }
   size_t sessions() const;
@@ -85,6 +89,7 @@ class SessionTable {
     int64_t opened_ns = 0;
     int64_t last_ns = 0;
     int64_t closed_ns = kOpen;
+    IpAddress client;  // the session's source address, if its events carry one
   };
   // Iteration order of `sessions` is never observable: LiveOn's caller sorts,
   // and eviction goes by time thresholds.

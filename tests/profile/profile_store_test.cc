@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <deque>
 #include <string>
 #include <vector>
@@ -11,6 +14,18 @@
 #include "credwatch/event.h"
 #include "credwatch/ip_address.h"
 #include "credwatch/time_util.h"
+
+// Counts heap allocations, to check the hot path does none.
+static std::atomic<int64_t> g_allocations{0};
+
+void* operator new(size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) std::abort();
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace credwatch::profile {
 namespace {
@@ -133,8 +148,8 @@ TEST(ProfileStore, FailedLoginsCountButTeachNothing) {
   EXPECT_TRUE(ok.src_new);
   EXPECT_EQ(ok.failures_10m, 4);
   // 10 minutes after the first failure it has left the window.
-  auto later = Observe(store, ev.Login("alice", t + 12 * kNsPerMinute, "45.9.8.7",
-                                       Outcome::kFailure));
+  auto later =
+      Observe(store, ev.Login("alice", t + 12 * kNsPerMinute, "45.9.8.7", Outcome::kFailure));
   EXPECT_EQ(later.failures_10m, 2);  // minutes 3 and 12
   auto much_later = Observe(store, ev.Login("alice", t + 30 * kNsPerMinute, "45.9.8.7"));
   EXPECT_EQ(much_later.failures_10m, 0);
@@ -423,6 +438,37 @@ TEST(ProfileStore, BusyHostSessionsStayBounded) {
   EXPECT_TRUE(std::find(owners.begin(), owners.end(), "key-10") == owners.end());
 }
 
+TEST(ProfileStore, ObserveDoesNotAllocateOnceTheProfileExists) {
+  ProfileStore store({});
+  Events ev;
+  std::vector<Event> day;
+  day.push_back(ev.Login("olga", kT0, "81.2.3.4"));
+  day.back().session = "sshd[7]";
+  day.push_back(ev.Read("olga", kT0 + kNsPerMinute, 5 * kMB));
+  day.back().object_tenant = "t001";
+  day.back().session = "sshd[7]";
+  day.push_back(ev.Read("olga", kT0 + 2 * kNsPerMinute, kMB));
+  day.back().action = Action::kCopy;
+  ev.SetDst(day.back(), "203.0.113.50");
+  day.push_back(ev.Login("olga", kT0 + 3 * kNsPerMinute, "81.2.3.9", Outcome::kFailure));
+  day.push_back(ev.Make("olga", kT0 + 4 * kNsPerMinute, Kind::kAuth, Action::kLogout));
+  day.back().session = "sshd[7]";
+  for (Event& e : day) store.Observe(e);  // creates everything once
+
+  const int64_t before = g_allocations.load();
+  for (int d = 1; d <= 40; ++d) {
+    for (Event e : day) {
+      e.time_ns += d * kNsPerDay;
+      store.Observe(e);
+      ASSERT_TRUE(e.profile.valid);
+    }
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  // The counter works: a new credential with a long name does allocate.
+  Observe(store, ev.Login("a-credential-name-longer-than-sso", kT0 + 50 * kNsPerDay, "81.2.3.4"));
+  EXPECT_GT(g_allocations.load() - before, 0);
+}
+
 TEST(ProfileStore, CapsHoldWithTenThousandNetworks) {
   ProfileStore store({});
   Events ev;
@@ -582,6 +628,44 @@ TEST(GlobMatch, StarsAndQuestionMarks) {
   EXPECT_TRUE(GlobMatch("*", ""));
   EXPECT_TRUE(GlobMatch("a*b*c", "aXXbYYc"));
   EXPECT_FALSE(GlobMatch("a*b*c", "aXXbYY"));
+}
+
+}  // namespace
+}  // namespace credwatch::profile
+
+namespace credwatch::profile {
+namespace {
+
+TEST(FlowAttribution, PrefersTheSessionWhoseClientIsTheFlowPeer) {
+  ProfileStore store(ProfileOptions{});
+  auto login = [&](std::string_view cred, std::string_view ip, std::string_view session) {
+    Event e;
+    e.time_ns = 1'700'000'000LL * 1'000'000'000;
+    e.kind = Kind::kAuth;
+    e.action = Action::kLogin;
+    e.outcome = Outcome::kSuccess;
+    e.credential = cred;
+    e.host = "ehr-legacy-02";
+    e.session = session;
+    e.src_ip = *IpAddress::Parse(ip);
+    store.Observe(e);
+  };
+  login("vendor-support-olga", "10.20.7.41", "ehr-legacy-02:100");
+  login("t003-jmiller", "185.220.101.7", "ehr-legacy-02:200");
+  Event flow;
+  flow.time_ns = 1'700'000'000LL * 1'000'000'000 + 60'000'000'000;
+  flow.kind = Kind::kNetwork;
+  flow.action = Action::kSend;
+  flow.host = "ehr-legacy-02";
+  flow.dst_ip = *IpAddress::Parse("185.220.101.7");
+  std::vector<std::string> owners;
+  store.LiveCredentialsOnHost(flow, &owners);
+  EXPECT_EQ(owners, std::vector<std::string>{"t003-jmiller"});
+  // A flow to an address no session came from stays with everyone live there.
+  flow.dst_ip = *IpAddress::Parse("62.128.2.10");
+  owners.clear();
+  store.LiveCredentialsOnHost(flow, &owners);
+  EXPECT_EQ(owners, (std::vector<std::string>{"t003-jmiller", "vendor-support-olga"}));
 }
 
 }  // namespace
