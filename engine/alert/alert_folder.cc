@@ -204,11 +204,11 @@ void AppendIncidentReport(const std::vector<const Finding*>& findings, std::stri
   }
   std::vector<CredentialSummary*> order;
   for (auto& [name, s] : by_credential) order.push_back(&s);
-  std::stable_sort(order.begin(), order.end(), [](const CredentialSummary* a,
-                                                  const CredentialSummary* b) {
-    if (a->severity != b->severity) return a->severity > b->severity;
-    return a->first_seen_ns < b->first_seen_ns;  // ties keep name order (map)
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const CredentialSummary* a, const CredentialSummary* b) {
+                     if (a->severity != b->severity) return a->severity > b->severity;
+                     return a->first_seen_ns < b->first_seen_ns;  // ties keep name order (map)
+                   });
 
   absl::StrAppend(out, "# credwatch incident report\n\n", findings.size(), " finding(s), ",
                   order.size(), " credential(s).\n");
@@ -230,8 +230,9 @@ void AppendIncidentReport(const std::vector<const Finding*>& findings, std::stri
     if (b.records > 0) absl::StrAppend(out, ", ", b.records, " records");
     absl::StrAppend(out, "\n- Destinations (", b.destinations.size(), "): ");
     AppendList(b.destinations, BlastRadius::kMaxDestinations, out);
-    out->append("\n\n| Severity | Rule | Title | Count | First seen | Last seen | Finding |\n"
-                "|---|---|---|---|---|---|---|\n");
+    out->append(
+        "\n\n| Severity | Rule | Title | Count | First seen | Last seen | Finding |\n"
+        "|---|---|---|---|---|---|---|\n");
     for (const Finding* f : s->findings) {
       const Detection& d = f->detection;
       absl::StrAppend(out, "| ", Sv(SeverityName(d.severity)), " | ");

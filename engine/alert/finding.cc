@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fixed_hash.h"
 #include "common/json_writer.h"
 
 #ifndef CREDWATCH_VERSION
@@ -21,24 +22,6 @@ int64_t ToMillis(int64_t ns) {
   int64_t q = ns / 1'000'000;
   if (ns % 1'000'000 < 0) --q;
   return q;
-}
-
-// FNV-1a finished with SplitMix64: fixed, unseeded, the same everywhere.
-uint64_t Mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ULL;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
-uint64_t Hash(std::string_view s, uint64_t seed) {
-  uint64_t h = 0xCBF29CE484222325ULL ^ Mix64(seed);
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001B3ULL;
-  }
-  return Mix64(h ^ s.size());
 }
 
 // A strict, allocation-free JSON syntax check for evidence text.
@@ -70,13 +53,20 @@ class JsonChecker {
   bool Value(int depth) {
     if (depth > kMaxDepth || i_ >= s_.size()) return false;
     switch (s_[i_]) {
-      case '{': return Object(depth + 1);
-      case '[': return Array(depth + 1);
-      case '"': return String();
-      case 't': return Word("true");
-      case 'f': return Word("false");
-      case 'n': return Word("null");
-      default: return Number();
+      case '{':
+        return Object(depth + 1);
+      case '[':
+        return Array(depth + 1);
+      case '"':
+        return String();
+      case 't':
+        return Word("true");
+      case 'f':
+        return Word("false");
+      case 'n':
+        return Word("null");
+      default:
+        return Number();
     }
   }
 
@@ -239,14 +229,14 @@ std::string FindingUid(std::string_view rule_id, std::string_view group_key, int
   input.push_back(':');
   input.append(group_key);
   input += std::to_string(opened_ns);
-  uint64_t hi = Hash(input, 0x0CF5F1D1);
-  uint64_t lo = Hash(input, 0x5EC0DD15);
-  hi = (hi & ~uint64_t{0xF000}) | 0x8000;                         // version 8
-  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);     // variant 10
+  uint64_t hi = FixedHash(input, 0x0CF5F1D1);
+  uint64_t lo = FixedHash(input, 0x5EC0DD15);
+  hi = (hi & ~uint64_t{0xF000}) | 0x8000;                      // version 8
+  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // variant 10
   char buf[40];
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>(hi >> 16 & 0xFFFF),
-                static_cast<unsigned>(hi & 0xFFFF), static_cast<unsigned>(lo >> 48),
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>(hi >> 16 & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
+                static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
   return buf;
 }
@@ -350,8 +340,9 @@ void AppendFindingJson(const Finding& f, std::string* out) {
   AppendJsonString(d.group_key, out);
   out->push_back('}');
 
-  out->append(",\"metadata\":{\"product\":{\"name\":\"credwatch\",\"vendor_name\":\"credwatch\","
-              "\"version\":");
+  out->append(
+      ",\"metadata\":{\"product\":{\"name\":\"credwatch\",\"vendor_name\":\"credwatch\","
+      "\"version\":");
   AppendJsonString(CREDWATCH_VERSION, out);
   out->append("},\"version\":");
   AppendJsonString(kOcsfVersion, out);

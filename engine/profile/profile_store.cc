@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
-#include "profile/fixed_hash.h"
+#include "common/fixed_hash.h"
 
 namespace credwatch::profile {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/strings.h"
-#include "profile/fixed_hash.h"
+#include "common/fixed_hash.h"
 
 namespace credwatch::profile {
 namespace {

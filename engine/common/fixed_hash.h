@@ -3,14 +3,14 @@
 // profile contents and anything derived from them are reproducible.
 // FNV-1a over the bytes, finished with the SplitMix64 avalanche so that the
 // high bits are usable. Not for hash tables facing adversarial keys. Internal.
-#ifndef CREDWATCH_PROFILE_FIXED_HASH_H_
-#define CREDWATCH_PROFILE_FIXED_HASH_H_
+#ifndef CREDWATCH_COMMON_FIXED_HASH_H_
+#define CREDWATCH_COMMON_FIXED_HASH_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-namespace credwatch::profile {
+namespace credwatch {
 
 inline uint64_t Mix64(uint64_t x) {
   x ^= x >> 30;
@@ -34,6 +34,6 @@ inline uint64_t FixedHash(std::string_view s, uint64_t seed) {
   return FixedHash(s.data(), s.size(), seed);
 }
 
-}  // namespace credwatch::profile
+}  // namespace credwatch
 
-#endif  // CREDWATCH_PROFILE_FIXED_HASH_H_
+#endif  // CREDWATCH_COMMON_FIXED_HASH_H_
