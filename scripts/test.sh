@@ -3,6 +3,7 @@
 #   scripts/test.sh                 release build in build/
 #   CREDWATCH_SANITIZE=address,undefined scripts/test.sh   sanitizer build in build-asan/
 #   CREDWATCH_SANITIZE=thread scripts/test.sh              in build-tsan/
+# Extra arguments go to ctest, e.g. `scripts/test.sh -R Spsc`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,4 +21,5 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DCREDWATCH_SANITIZE="$
 cmake --build "$dir" -j"$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 600
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 600 "$@"
