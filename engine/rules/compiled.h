@@ -85,7 +85,7 @@ struct ValueMatcher {
   // prefilter_cased); checked before running the regex. Empty: none known.
   std::vector<std::string> prefilter;
   bool prefilter_cased = true;
-  FieldRef ref;    // kFieldRef
+  FieldRef ref;  // kFieldRef
 };
 
 // One `field|modifiers: values` entry of a selection.
@@ -132,7 +132,11 @@ struct DetectionRule {
 };
 
 enum class CorrelationType : uint8_t {
-  kEventCount, kValueCount, kTemporal, kTemporalOrdered, kValueSum
+  kEventCount,
+  kValueCount,
+  kTemporal,
+  kTemporalOrdered,
+  kValueSum
 };
 std::string_view CorrelationTypeName(CorrelationType t);
 
@@ -158,8 +162,8 @@ struct RuleRef {
 
 // Where a correlation reads a group-by (or value) field for one referenced rule.
 struct ValueSource {
-  FieldRef field;         // referenced detection: a field of the event
-  int inner_group = -1;   // referenced correlation: index of its group-by value
+  FieldRef field;        // referenced detection: a field of the event
+  int inner_group = -1;  // referenced correlation: index of its group-by value
 };
 
 struct CorrelationRule {
@@ -168,7 +172,7 @@ struct CorrelationRule {
   std::vector<RuleRef> refs;
   std::vector<std::string> group_by;
   std::vector<std::vector<ValueSource>> group_sources;  // [ref][group]
-  std::vector<ValueSource> value_sources;              // [ref]; value_count/value_sum
+  std::vector<ValueSource> value_sources;               // [ref]; value_count/value_sum
   std::string value_field;
   int64_t timespan_ns = 0;
   CountCondition condition;
@@ -186,7 +190,7 @@ struct CorrNode {
   int parent = -1;      // node, or -1 for a root
   int parent_ref = -1;  // which ref of the parent this node is
   int root = -1;
-  bool emit = false;    // emit its detections (first instance only)
+  bool emit = false;  // emit its detections (first instance only)
 };
 
 // A detection feeds correlation node `node` as its ref `ref`.
@@ -243,7 +247,7 @@ struct RuleExample {
   std::string name;
   int line = 0;
   std::vector<ExampleEvent> events;
-  int expect = 1;           // number of detections; -1 = at least one
+  int expect = 1;  // number of detections; -1 = at least one
 };
 struct RuleExamples {
   int info_index = -1;
@@ -283,6 +287,13 @@ struct MatchContext {
   size_t num_slots;
 };
 inline constexpr uint8_t kNoSlot = 0xFF;
+
+// The value of an extras field, or null when the event lacks it.
+inline const std::string_view* ExtraValue(const MatchContext& ctx, FieldRef f) {
+  const size_t i = static_cast<size_t>(f.id - kFirstExtraId);
+  if (i >= ctx.num_slots || ctx.extra_slot[i] == kNoSlot) return nullptr;
+  return &ctx.event.extras[ctx.extra_slot[i]].value;
+}
 
 inline FieldValue ReadField(const MatchContext& ctx, FieldRef f) {
   if (f.extra()) {

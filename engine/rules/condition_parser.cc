@@ -9,7 +9,7 @@ namespace credwatch::rules::internal {
 namespace {
 
 struct Token {
-  enum class Kind { kWord, kLParen, kRParen, kPipe, kEnd, kBad };
+  enum class Kind { kWord, kLParen, kRParen, kEnd, kBad };
   Kind kind = Kind::kEnd;
   std::string_view text;
   int column = 0;
@@ -37,10 +37,6 @@ std::vector<Token> Tokenize(std::string_view s) {
       ++i;
     } else if (c == ')') {
       t.kind = Token::Kind::kRParen;
-      t.text = s.substr(i, 1);
-      ++i;
-    } else if (c == '|') {
-      t.kind = Token::Kind::kPipe;
       t.text = s.substr(i, 1);
       ++i;
     } else if (IsWordChar(c)) {
@@ -80,7 +76,8 @@ class Parser {
 
   bool Parse(ConditionAst* out) {
     if (!ParseOr(out, 0)) return false;
-    if (Peek().kind != Token::Kind::kEnd) return Fail(Peek(), Unexpected(Peek()) + ": expected 'and', 'or' or the end");
+    if (Peek().kind != Token::Kind::kEnd)
+      return Fail(Peek(), Unexpected(Peek()) + ": expected 'and', 'or' or the end");
     return true;
   }
 
@@ -169,11 +166,6 @@ class Parser {
         Next();
         return true;
       }
-      case Token::Kind::kPipe:
-        return Fail(t,
-                    "aggregation expressions ('| count() ...') are the obsolete Sigma 1 "
-                    "syntax; write a correlation rule (type: event_count) instead",
-                    /*unsupported=*/true);
       case Token::Kind::kWord:
         break;
       default:
@@ -196,13 +188,15 @@ class Parser {
     if (count >= 0) {
       Next();
       if (!PeekKeyword("of")) {
-        return Fail(Peek(), Unexpected(Peek()) + ": expected 'of' after '" + std::string(t.text) + "'");
+        return Fail(Peek(),
+                    Unexpected(Peek()) + ": expected 'of' after '" + std::string(t.text) + "'");
       }
       Next();
       const Token& target = Peek();
       if (target.kind != Token::Kind::kWord ||
           (IsAnyKeyword(target.text) && !IsKeyword(target.text, "them"))) {
-        return Fail(target, Unexpected(target) + ": expected 'them' or a search identifier pattern");
+        return Fail(target,
+                    Unexpected(target) + ": expected 'them' or a search identifier pattern");
       }
       Next();
       out->kind = ConditionAst::Kind::kOf;
@@ -212,15 +206,16 @@ class Parser {
       return true;
     }
     if (IsKeyword(t.text, "near")) {
-      return Fail(t, "'near' is the obsolete Sigma 1 syntax; write a temporal correlation rule instead",
-                  /*unsupported=*/true);
+      return Fail(
+          t, "'near' is the obsolete Sigma 1 syntax; write a temporal correlation rule instead",
+          /*unsupported=*/true);
     }
     if (IsAnyKeyword(t.text)) {
       return Fail(t, Unexpected(t) + ": expected a search identifier");
     }
     if (t.text.find('*') != std::string_view::npos) {
-      return Fail(t, "wildcard '" + std::string(t.text) +
-                         "' is only allowed after '1 of' or 'all of'");
+      return Fail(
+          t, "wildcard '" + std::string(t.text) + "' is only allowed after '1 of' or 'all of'");
     }
     Next();
     out->kind = ConditionAst::Kind::kIdent;

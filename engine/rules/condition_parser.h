@@ -28,9 +28,9 @@ namespace credwatch::rules::internal {
 struct ConditionAst {
   enum class Kind { kIdent, kAnd, kOr, kNot, kOf };
   Kind kind = Kind::kIdent;
-  std::string text;     // kIdent: the identifier; kOf: the pattern ("" = them)
-  int of_count = 1;     // kOf: N; 0 = all
-  int column = 0;       // 1-based position in the condition text
+  std::string text;  // kIdent: the identifier; kOf: the pattern ("" = them)
+  int of_count = 1;  // kOf: N; 0 = all
+  int column = 0;    // 1-based position in the condition text
   std::vector<ConditionAst> children;
 };
 

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "common/json_writer.h"
 
@@ -76,7 +78,8 @@ struct CorrelationEngine::GroupState {
       for (const auto& t : tail) out->push_back(t);
       return;
     }
-    for (size_t i = 0; i < kTailEvidences; ++i) out->push_back(tail[(tail_next + i) % kTailEvidences]);
+    for (size_t i = 0; i < kTailEvidences; ++i)
+      out->push_back(tail[(tail_next + i) % kTailEvidences]);
   }
 };
 
@@ -88,8 +91,8 @@ struct CorrelationEngine::Fired {
 
 struct CorrelationEngine::Input {
   int64_t time = 0;
-  const Event* event = nullptr;   // from a detection rule
-  const Fired* fired = nullptr;   // from a correlation
+  const Event* event = nullptr;  // from a detection rule
+  const Fired* fired = nullptr;  // from a correlation
   const std::vector<std::string>* values = nullptr;
   const std::string* text = nullptr;  // value_count
   double number = 0;                  // value_sum
@@ -106,10 +109,16 @@ bool ParseNumber(std::string_view s, double* out) {
 
 bool NumberOf(const FieldValue& v, double* out) {
   switch (v.type) {
-    case FieldValue::Type::kInt: *out = static_cast<double>(v.i); return true;
-    case FieldValue::Type::kDouble: *out = v.d; return true;
-    case FieldValue::Type::kString: return ParseNumber(v.str, out);
-    default: return false;
+    case FieldValue::Type::kInt:
+      *out = static_cast<double>(v.i);
+      return true;
+    case FieldValue::Type::kDouble:
+      *out = v.d;
+      return true;
+    case FieldValue::Type::kString:
+      return ParseNumber(v.str, out);
+    default:
+      return false;
   }
 }
 
@@ -178,7 +187,8 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
   std::string key;
   JoinKey(*in.values, &key);
   auto it = ns.groups.find(key);
-  if (it != ns.groups.end() && rule.anchored && in.time > it->second->window_start + rule.timespan_ns) {
+  if (it != ns.groups.end() && rule.anchored &&
+      in.time > it->second->window_start + rule.timespan_ns) {
     // The group's window is complete: judge it, then start a new one.
     Close(node, it->second.get(), out);
     it = ns.groups.find(key);
@@ -233,13 +243,15 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
         g.total += w;
         break;
       }
-      auto pos = std::upper_bound(g.points.begin(), g.points.end(), in.time,
-                                  [](int64_t t, const std::pair<int64_t, double>& p) { return t < p.first; });
+      auto pos = std::upper_bound(
+          g.points.begin(), g.points.end(), in.time,
+          [](int64_t t, const std::pair<int64_t, double>& p) { return t < p.first; });
       g.points.insert(pos, {in.time, w});
       g.sum += w;
       // Drop what fell out of the window.
       size_t drop = 0;
-      while (drop < g.points.size() && g.points[drop].first < window_floor) g.sum -= g.points[drop++].second;
+      while (drop < g.points.size() && g.points[drop].first < window_floor)
+        g.sum -= g.points[drop++].second;
       g.points.erase(g.points.begin(), g.points.begin() + static_cast<long>(drop));
       // Over the cap: merge the two closest points into the later one.
       if (g.points.size() > data_.limits.max_points_per_group && g.points.size() >= 2) {
@@ -274,7 +286,9 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
         // Forget the value seen longest ago (ties: smallest value).
         auto oldest = g.distinct.begin();
         for (auto d = g.distinct.begin(); d != g.distinct.end(); ++d) {
-          if (d->second < oldest->second || (d->second == oldest->second && d->first < oldest->first)) oldest = d;
+          if (d->second < oldest->second ||
+              (d->second == oldest->second && d->first < oldest->first))
+            oldest = d;
         }
         g.distinct.erase(oldest);
       }
@@ -302,7 +316,8 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
       } else {
         const auto prev = chain[ref - 1];
         if (prev.first != INT64_MIN && prev.second <= in.time && in.time - prev.first <= span) {
-          if (chain[ref].first == INT64_MIN || prev.first > chain[ref].first) chain[ref] = {prev.first, in.time};
+          if (chain[ref].first == INT64_MIN || prev.first > chain[ref].first)
+            chain[ref] = {prev.first, in.time};
         }
       }
       fire = chain.back().first != INT64_MIN;
@@ -319,12 +334,17 @@ void CorrelationEngine::Close(int node, GroupState* g, std::vector<Detection>* o
   double value = 0;
   switch (rule.type) {
     case CorrelationType::kEventCount:
-    case CorrelationType::kValueSum: value = g->total; break;
-    case CorrelationType::kValueCount: value = static_cast<double>(g->distinct.size()); break;
+    case CorrelationType::kValueSum:
+      value = g->total;
+      break;
+    case CorrelationType::kValueCount:
+      value = static_cast<double>(g->distinct.size());
+      break;
     case CorrelationType::kTemporal:
       for (int64_t t : g->last_by_ref) value += t != INT64_MIN ? 1 : 0;
       break;
-    case CorrelationType::kTemporalOrdered: break;
+    case CorrelationType::kTemporalOrdered:
+      break;
   }
   if (rule.condition.Holds(value)) {
     Fire(node, g, g->last_seen, out);
@@ -369,12 +389,14 @@ void CorrelationEngine::Fire(int node, GroupState* g, int64_t time, std::vector<
   if (cn.parent < 0) return;
   const CorrelationRule& parent = data_.correlations[data_.nodes[cn.parent].rule];
   std::vector<std::string> values;
-  for (const ValueSource& s : parent.group_sources[cn.parent_ref]) values.push_back(f.values[s.inner_group]);
+  for (const ValueSource& s : parent.group_sources[cn.parent_ref])
+    values.push_back(f.values[s.inner_group]);
   Input in;
   in.time = time;
   in.fired = &f;
   in.values = &values;
-  if (parent.type == CorrelationType::kValueCount) in.text = &f.values[parent.value_sources[cn.parent_ref].inner_group];
+  if (parent.type == CorrelationType::kValueCount)
+    in.text = &f.values[parent.value_sources[cn.parent_ref].inner_group];
   Feed(cn.parent, cn.parent_ref, in, out);
 }
 
@@ -431,6 +453,229 @@ void CorrelationEngine::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* o
       Erase(best, g);
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// Durable state (engine/state): the open groups, little-endian, versioned.
+
+namespace {
+
+constexpr uint8_t kStateMagic = 'G';
+constexpr uint8_t kStateVersion = 1;
+
+template <typename T>
+void PutInt(std::string* out, T v) {
+  using U = std::make_unsigned_t<T>;
+  const U u = static_cast<U>(v);
+  for (size_t i = 0; i < sizeof(T); ++i) out->push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+}
+void PutDouble(std::string* out, double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  PutInt(out, bits);
+}
+void PutStr(std::string* out, std::string_view s) {
+  PutInt<uint32_t>(out, static_cast<uint32_t>(s.size()));
+  out->append(s.data(), s.size());
+}
+void PutStrs(std::string* out, const std::vector<std::string>& v) {
+  PutInt<uint32_t>(out, static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) PutStr(out, s);
+}
+
+class StateReader {
+ public:
+  explicit StateReader(std::string_view data) : data_(data) {}
+  template <typename T>
+  bool Int(T* v) {
+    using U = std::make_unsigned_t<T>;
+    if (!ok_ || data_.size() - pos_ < sizeof(T)) return ok_ = false;
+    U u = 0;
+    for (size_t i = 0; i < sizeof(T); ++i) {
+      u |= static_cast<U>(static_cast<U>(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i));
+    }
+    pos_ += sizeof(T);
+    *v = static_cast<T>(u);
+    return true;
+  }
+  bool Double(double* v) {
+    uint64_t bits = 0;
+    if (!Int(&bits)) return false;
+    std::memcpy(v, &bits, sizeof(bits));
+    return true;
+  }
+  bool Str(std::string* s) {
+    uint32_t n = 0;
+    if (!Int(&n) || data_.size() - pos_ < n) return ok_ = false;
+    s->assign(data_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool Strs(std::vector<std::string>* v) {
+    uint32_t n = 0;
+    if (!Int(&n) || n > (data_.size() - pos_) / 4) return ok_ = false;
+    v->resize(n);
+    for (auto& s : *v) {
+      if (!Str(&s)) return false;
+    }
+    return true;
+  }
+  // A count of items of at least `min_bytes` each.
+  bool Count(uint32_t* n, size_t min_bytes) {
+    return Int(n) && (*n <= (data_.size() - pos_) / min_bytes || (ok_ = false));
+  }
+  bool done() const { return ok_ && pos_ == data_.size(); }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+void CorrelationEngine::SerializeState(std::string* out) const {
+  PutInt<uint8_t>(out, kStateMagic);
+  PutInt<uint8_t>(out, kStateVersion);
+  PutInt<uint64_t>(out, generation_);
+  PutInt<uint32_t>(out, static_cast<uint32_t>(nodes_.size()));
+  std::vector<const GroupState*> groups;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    // What the groups belong to: a restore into other rules is refused.
+    const CorrelationRule& rule = data_.correlations[data_.nodes[n].rule];
+    PutStr(out, rule.meta.id);
+    PutInt<uint8_t>(out, static_cast<uint8_t>(rule.type));
+    PutInt<int64_t>(out, rule.timespan_ns);
+    groups.clear();
+    for (const auto& [key, g] : nodes_[n].groups) groups.push_back(g.get());
+    std::sort(groups.begin(), groups.end(),
+              [](const GroupState* a, const GroupState* b) { return a->key < b->key; });
+    PutInt<uint32_t>(out, static_cast<uint32_t>(groups.size()));
+    for (const GroupState* g : groups) {
+      PutInt<uint64_t>(out, g->generation);
+      PutStr(out, g->key);
+      PutStrs(out, g->values);
+      PutInt<int64_t>(out, g->first_seen);
+      PutInt<int64_t>(out, g->last_seen);
+      PutInt<int64_t>(out, g->max_time);
+      PutInt<int64_t>(out, g->window_start);
+      PutInt<int64_t>(out, g->deadline);
+      PutStrs(out, g->blast.tenants);
+      PutStrs(out, g->blast.objects);
+      PutStrs(out, g->blast.destinations);
+      PutInt<int64_t>(out, g->blast.objects_total);
+      PutInt<int64_t>(out, g->blast.bytes);
+      PutInt<int64_t>(out, g->blast.records);
+      PutStrs(out, g->head);
+      PutStrs(out, g->tail);
+      PutInt<uint64_t>(out, g->tail_next);
+      PutStr(out, g->credential);
+      PutStr(out, g->tenant);
+      PutStr(out, g->src_ip);
+      PutInt<uint32_t>(out, static_cast<uint32_t>(g->points.size()));
+      for (const auto& [t, w] : g->points) {
+        PutInt<int64_t>(out, t);
+        PutDouble(out, w);
+      }
+      PutDouble(out, g->sum);
+      PutDouble(out, g->total);
+      std::vector<std::pair<std::string_view, int64_t>> distinct(g->distinct.begin(),
+                                                                 g->distinct.end());
+      std::sort(distinct.begin(), distinct.end());
+      PutInt<uint32_t>(out, static_cast<uint32_t>(distinct.size()));
+      for (const auto& [v, t] : distinct) {
+        PutStr(out, v);
+        PutInt<int64_t>(out, t);
+      }
+      PutInt<uint32_t>(out, static_cast<uint32_t>(g->last_by_ref.size()));
+      for (int64_t t : g->last_by_ref) PutInt<int64_t>(out, t);
+      PutInt<uint32_t>(out, static_cast<uint32_t>(g->chain.size()));
+      for (const auto& [start, t] : g->chain) {
+        PutInt<int64_t>(out, start);
+        PutInt<int64_t>(out, t);
+      }
+    }
+  }
+}
+
+absl::Status CorrelationEngine::RestoreState(std::string_view bytes) {
+  StateReader in(bytes);
+  auto damaged = [] { return absl::DataLossError("damaged correlation state"); };
+  uint8_t magic = 0, version = 0;
+  uint64_t generation = 0;
+  uint32_t num_nodes = 0;
+  if (!in.Int(&magic) || magic != kStateMagic || !in.Int(&version)) return damaged();
+  if (version != kStateVersion) {
+    return absl::FailedPreconditionError("correlation state of another format version");
+  }
+  if (!in.Int(&generation) || !in.Int(&num_nodes)) return damaged();
+  if (num_nodes != nodes_.size()) {
+    return absl::FailedPreconditionError("correlation state of other correlation rules");
+  }
+  std::vector<NodeState> nodes(nodes_.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const CorrelationRule& rule = data_.correlations[data_.nodes[n].rule];
+    std::string id;
+    uint8_t type = 0;
+    int64_t timespan = 0;
+    uint32_t num_groups = 0;
+    if (!in.Str(&id) || !in.Int(&type) || !in.Int(&timespan)) return damaged();
+    if (id != rule.meta.id || type != static_cast<uint8_t>(rule.type) ||
+        timespan != rule.timespan_ns) {
+      return absl::FailedPreconditionError("correlation state of other correlation rules");
+    }
+    if (!in.Count(&num_groups, 8)) return damaged();
+    for (uint32_t i = 0; i < num_groups; ++i) {
+      auto g = std::make_unique<GroupState>();
+      uint64_t tail_next = 0;
+      uint32_t count = 0;
+      if (!in.Int(&g->generation) || !in.Str(&g->key) || !in.Strs(&g->values) ||
+          !in.Int(&g->first_seen) || !in.Int(&g->last_seen) || !in.Int(&g->max_time) ||
+          !in.Int(&g->window_start) || !in.Int(&g->deadline) || !in.Strs(&g->blast.tenants) ||
+          !in.Strs(&g->blast.objects) || !in.Strs(&g->blast.destinations) ||
+          !in.Int(&g->blast.objects_total) || !in.Int(&g->blast.bytes) ||
+          !in.Int(&g->blast.records) || !in.Strs(&g->head) || !in.Strs(&g->tail) ||
+          !in.Int(&tail_next) || !in.Str(&g->credential) || !in.Str(&g->tenant) ||
+          !in.Str(&g->src_ip) || !in.Count(&count, 16)) {
+        return damaged();
+      }
+      if (g->head.size() > kHeadEvidences || g->tail.size() > kTailEvidences ||
+          tail_next >= kTailEvidences) {
+        return damaged();
+      }
+      g->tail_next = static_cast<size_t>(tail_next);
+      g->points.resize(count);
+      for (auto& [t, w] : g->points) {
+        if (!in.Int(&t) || !in.Double(&w)) return damaged();
+      }
+      if (!in.Double(&g->sum) || !in.Double(&g->total) || !in.Count(&count, 12)) return damaged();
+      for (uint32_t d = 0; d < count; ++d) {
+        std::string v;
+        int64_t t = 0;
+        if (!in.Str(&v) || !in.Int(&t)) return damaged();
+        g->distinct.emplace(std::move(v), t);
+      }
+      if (!in.Count(&count, 8)) return damaged();
+      g->last_by_ref.resize(count);
+      for (int64_t& t : g->last_by_ref) {
+        if (!in.Int(&t)) return damaged();
+      }
+      if (!in.Count(&count, 16)) return damaged();
+      g->chain.resize(count);
+      for (auto& [start, t] : g->chain) {
+        if (!in.Int(&start) || !in.Int(&t)) return damaged();
+      }
+      // Each live group has one heap entry at its deadline; CleanTop gives
+      // the same order as the entries the original heap held.
+      nodes[n].heap.push(HeapEntry{g->deadline, g->key, g->generation});
+      std::string key = g->key;
+      if (!nodes[n].groups.emplace(std::move(key), std::move(g)).second) return damaged();
+    }
+  }
+  if (!in.done()) return damaged();
+  nodes_ = std::move(nodes);
+  generation_ = generation;
+  return absl::OkStatus();
 }
 
 }  // namespace credwatch::rules::internal

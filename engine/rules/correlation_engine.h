@@ -23,9 +23,11 @@
 #include <memory>
 #include <queue>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "credwatch/detection.h"
 #include "credwatch/rules.h"
 #include "rules/compiled.h"
@@ -38,7 +40,8 @@ void AppendEvidenceJson(const RuleSetData& data, const Event& e, std::string* ou
 
 class CorrelationEngine {
  public:
-  CorrelationEngine(const RuleSetData& data, const EvaluatorOptions& options, EvaluatorStats* stats);
+  CorrelationEngine(const RuleSetData& data, const EvaluatorOptions& options,
+                    EvaluatorStats* stats);
   ~CorrelationEngine();
   CorrelationEngine(const CorrelationEngine&) = delete;
   CorrelationEngine& operator=(const CorrelationEngine&) = delete;
@@ -48,6 +51,9 @@ class CorrelationEngine {
   void OnMatch(int detection, const Event& e, const ShardScope& scope, std::vector<Detection>* out);
   void AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out);
   uint64_t num_groups() const;
+  // Evaluator::SerializeState / RestoreState.
+  void SerializeState(std::string* out) const;
+  absl::Status RestoreState(std::string_view bytes);
 
  private:
   static constexpr size_t kHeadEvidences = 4;

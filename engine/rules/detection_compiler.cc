@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "credwatch/time_util.h"
@@ -243,7 +244,8 @@ size_t LiteralAlternation(std::string_view p, size_t i, std::vector<std::string>
     if (c == '\\') {
       if (j + 1 >= p.size()) return std::string_view::npos;
       c = p[++j];
-      if (std::string_view(".*+?()[]{}|^$\\/-:_ ").find(c) == std::string_view::npos) return std::string_view::npos;
+      if (std::string_view(".*+?()[]{}|^$\\/-:_ ").find(c) == std::string_view::npos)
+        return std::string_view::npos;
     } else if (std::string_view("()[]{}.*+?^$").find(c) != std::string_view::npos) {
       return std::string_view::npos;
     }
@@ -362,7 +364,8 @@ std::vector<std::string> RequiredLiterals(std::string_view p, bool* fold) {
 
 class ItemCompiler {
  public:
-  ItemCompiler(CompileEnv& env, Namespace ns, CompileIssue* issue) : env_(env), ns_(ns), issue_(issue) {}
+  ItemCompiler(CompileEnv& env, Namespace ns, CompileIssue* issue)
+      : env_(env), ns_(ns), issue_(issue) {}
 
   bool Fail(const YAML::Node& at, std::string text, bool unsupported = false) {
     issue_->line = LineOf(at);
@@ -398,7 +401,8 @@ class ItemCompiler {
       };
       auto set_time = [&](TimePart p) {
         if (m->time_part != TimePart::kNone) {
-          return Fail(key_node, "only one time modifier (minute, hour, ...) may be used on " + Quote(field));
+          return Fail(key_node,
+                      "only one time modifier (minute, hour, ...) may be used on " + Quote(field));
         }
         m->time_part = p;
         return true;
@@ -476,8 +480,9 @@ class ItemCompiler {
     const bool type_mod = m->re || m->cidr || m->has_cmp || m->exists || m->fieldref;
     const int type_count = m->re + m->cidr + m->has_cmp + m->exists + m->fieldref;
     if (type_count > 1) {
-      return Fail(key_node, "modifiers re, cidr, gt/gte/lt/lte, exists and fieldref exclude each other on " +
-                                Quote(field));
+      return Fail(key_node,
+                  "modifiers re, cidr, gt/gte/lt/lte, exists and fieldref exclude each other on " +
+                      Quote(field));
     }
     if ((m->re || m->cidr || m->has_cmp || m->exists) && !m->str_op_name.empty()) {
       return Fail(key_node, "'" + m->str_op_name + "' cannot be combined with " +
@@ -486,17 +491,24 @@ class ItemCompiler {
                                 " on " + Quote(field));
     }
     if (type_mod && !m->transforms.empty() && !m->fieldref) {
-      return Fail(key_node, "encoding modifiers (base64, utf16, windash) only apply to plain string values, not with re/cidr/gt/exists on " + Quote(field));
+      return Fail(key_node,
+                  "encoding modifiers (base64, utf16, windash) only apply to plain string values, "
+                  "not with re/cidr/gt/exists on " +
+                      Quote(field));
     }
     if (m->fieldref && !m->transforms.empty()) {
-      return Fail(key_node, "fieldref cannot be combined with encoding modifiers on " + Quote(field));
+      return Fail(key_node,
+                  "fieldref cannot be combined with encoding modifiers on " + Quote(field));
     }
     if (m->exists && (m->all || m->neq)) {
       return Fail(key_node, "'exists' takes no other modifiers (" + Quote(field) + ")");
     }
-    if (m->time_part != TimePart::kNone && (!m->str_op_name.empty() || m->re || m->cidr ||
-                                            m->fieldref || !m->transforms.empty())) {
-      return Fail(key_node, "time modifiers (minute, hour, ...) only combine with numeric comparisons (gt, gte, lt, lte) on " + Quote(field));
+    if (m->time_part != TimePart::kNone &&
+        (!m->str_op_name.empty() || m->re || m->cidr || m->fieldref || !m->transforms.empty())) {
+      return Fail(key_node,
+                  "time modifiers (minute, hour, ...) only combine with numeric comparisons (gt, "
+                  "gte, lt, lte) on " +
+                      Quote(field));
     }
     return true;
   }
@@ -543,14 +555,17 @@ class ItemCompiler {
         it = env_.options->placeholders.find("%" + name + "%");
       }
       if (it == env_.options->placeholders.end() || it->second.empty()) {
-        return Fail(at, "placeholder %" + name + "% has no value; define it in the placeholders of the rule configuration",
+        return Fail(at,
+                    "placeholder %" + name +
+                        "% has no value; define it in the placeholders of the rule configuration",
                     /*unsupported=*/true);
       }
       std::vector<std::string> next;
       for (const auto& a : acc) {
         for (const auto& v : it->second) next.push_back(a + v);
       }
-      if (next.size() > kMaxExpandedValues) return Fail(at, "placeholder expansion yields too many values");
+      if (next.size() > kMaxExpandedValues)
+        return Fail(at, "placeholder expansion yields too many values");
       acc = std::move(next);
       i = end;
     }
@@ -570,7 +585,8 @@ class ItemCompiler {
       trail = true;
       --e;
     }
-    std::vector<PatternChar> middle(p.begin() + static_cast<long>(b), p.begin() + static_cast<long>(e));
+    std::vector<PatternChar> middle(p.begin() + static_cast<long>(b),
+                                    p.begin() + static_cast<long>(e));
     ValueMatcher m;
     m.kind = MatchKind::kString;
     m.cased = cased;
@@ -676,11 +692,13 @@ class ItemCompiler {
     }
     if (mods.cidr) {
       if (f.builtin && f.type != BuiltinType::kIp) {
-        return Fail(at, "'cidr' needs an IP field; " + Quote(field) + " is not one (src.ip and dst.ip are)");
+        return Fail(at, "'cidr' needs an IP field; " + Quote(field) +
+                            " is not one (src.ip and dst.ip are)");
       }
       auto net = Cidr::Parse(v.text);
       if (!net) {
-        return Fail(at, Quote(v.text) + " is not a network; write it as 10.0.0.0/8 or 2001:db8::/32");
+        return Fail(at,
+                    Quote(v.text) + " is not a network; write it as 10.0.0.0/8 or 2001:db8::/32");
       }
       ValueMatcher m;
       m.kind = MatchKind::kCidr;
@@ -703,8 +721,7 @@ class ItemCompiler {
     const bool string_mods = !mods.str_op_name.empty() || !mods.transforms.empty() || mods.expand;
     if (!string_mods && !f.keyword) {
       // Typed plain values.
-      if (v.kind == Scalar::Kind::kBool ||
-          (f.builtin && f.type == BuiltinType::kBool)) {
+      if (v.kind == Scalar::Kind::kBool || (f.builtin && f.type == BuiltinType::kBool)) {
         bool want;
         if (v.kind == Scalar::Kind::kBool) {
           want = v.boolean;
@@ -714,7 +731,8 @@ class ItemCompiler {
           return Fail(at, Quote(field) + " is true or false, not " + Quote(v.text));
         }
         if (f.builtin && f.type != BuiltinType::kBool && f.type != BuiltinType::kString) {
-          return Fail(at, Quote(field) + " is not a boolean field; remove the quotes or compare it with a " +
+          return Fail(at, Quote(field) +
+                              " is not a boolean field; remove the quotes or compare it with a " +
                               std::string(f.type == BuiltinType::kIp ? "address" : "number"));
         }
         ValueMatcher m;
@@ -777,7 +795,8 @@ class ItemCompiler {
       texts.push_back(v.text);
     }
     const bool lead = f.keyword || mods.str_op == StrOp::kContains || mods.str_op == StrOp::kSuffix;
-    const bool trail = f.keyword || mods.str_op == StrOp::kContains || mods.str_op == StrOp::kPrefix;
+    const bool trail =
+        f.keyword || mods.str_op == StrOp::kContains || mods.str_op == StrOp::kPrefix;
     if (!mods.encodes()) {
       for (const std::string& t : texts) {
         std::vector<std::string> variants = {t};
@@ -792,7 +811,8 @@ class ItemCompiler {
         for (const auto& s : variants) {
           out->push_back(Classify(ParsePlainValue(s), lead, trail, mods.cased));
         }
-        if (out->size() > kMaxExpandedValues) return Fail(at, "value list of " + Quote(field) + " is too long");
+        if (out->size() > kMaxExpandedValues)
+          return Fail(at, "value list of " + Quote(field) + " is too long");
       }
       return true;
     }
@@ -800,21 +820,29 @@ class ItemCompiler {
     for (const std::string& t : texts) {
       const auto p = ParsePlainValue(t);
       if (HasWildcards(p)) {
-        return Fail(at, "wildcards cannot be combined with base64/utf16 modifiers on " + Quote(field) +
-                            "; use '|contains' instead of '*'");
+        return Fail(at, "wildcards cannot be combined with base64/utf16 modifiers on " +
+                            Quote(field) + "; use '|contains' instead of '*'");
       }
       std::vector<std::string> variants = {PatternText(p)};
       for (Transform tr : mods.transforms) {
         std::vector<std::string> next;
         for (const auto& s : variants) {
           switch (tr) {
-            case Transform::kBase64: next.push_back(Base64(s)); break;
+            case Transform::kBase64:
+              next.push_back(Base64(s));
+              break;
             case Transform::kBase64Offset:
               for (auto& o : Base64Offsets(s)) next.push_back(std::move(o));
               break;
-            case Transform::kUtf16Le: next.push_back(Utf16(s, false, false)); break;
-            case Transform::kUtf16Be: next.push_back(Utf16(s, true, false)); break;
-            case Transform::kUtf16: next.push_back(Utf16(s, false, true)); break;
+            case Transform::kUtf16Le:
+              next.push_back(Utf16(s, false, false));
+              break;
+            case Transform::kUtf16Be:
+              next.push_back(Utf16(s, true, false));
+              break;
+            case Transform::kUtf16:
+              next.push_back(Utf16(s, false, true));
+              break;
             case Transform::kWindash:
               for (auto& w : Windash(s)) next.push_back(std::move(w));
               break;
@@ -834,14 +862,16 @@ class ItemCompiler {
     return true;
   }
 
-  bool NumericValue(const YAML::Node& at, const FieldInfo& f, const Modifiers& mods, const Scalar& v,
-                    double* number) {
+  bool NumericValue(const YAML::Node& at, const FieldInfo& f, const Modifiers& mods,
+                    const Scalar& v, double* number) {
     const std::string& field = f.name;
     if (f.builtin && mods.time_part == TimePart::kNone &&
-        (f.type == BuiltinType::kString || f.type == BuiltinType::kEnum || f.type == BuiltinType::kBool ||
-         f.type == BuiltinType::kIp) &&
+        (f.type == BuiltinType::kString || f.type == BuiltinType::kEnum ||
+         f.type == BuiltinType::kBool || f.type == BuiltinType::kIp) &&
         mods.has_cmp) {
-      return Fail(at, Quote(field) + " is not a number; gt/gte/lt/lte need a numeric field such as bytes or profile.read_bytes_24h");
+      return Fail(at, Quote(field) +
+                          " is not a number; gt/gte/lt/lte need a numeric field such as bytes or "
+                          "profile.read_bytes_24h");
     }
     if (v.kind == Scalar::Kind::kInt || v.kind == Scalar::Kind::kFloat) {
       *number = v.number;
@@ -855,16 +885,21 @@ class ItemCompiler {
       }
       return Fail(at, Quote(v.text) + " is not a time; write 2025-01-31T12:00:00Z");
     }
-    return Fail(at, Quote(v.text) + " is not a number (" + Quote(field) + " is compared numerically)");
+    return Fail(at,
+                Quote(v.text) + " is not a number (" + Quote(field) + " is compared numerically)");
   }
 
   static bool ValidEnumValue(FieldId id, std::string_view s) {
     std::string folded = FoldCase(s);
     switch (id) {
-      case FieldId::kKind: return ParseKind(folded).has_value();
-      case FieldId::kAction: return ParseAction(folded).has_value();
-      case FieldId::kOutcome: return ParseOutcome(folded).has_value();
-      default: return true;
+      case FieldId::kKind:
+        return ParseKind(folded).has_value();
+      case FieldId::kAction:
+        return ParseAction(folded).has_value();
+      case FieldId::kOutcome:
+        return ParseOutcome(folded).has_value();
+      default:
+        return true;
     }
   }
 
@@ -898,7 +933,8 @@ class ItemCompiler {
     size_t start = 0;
     while (true) {
       const size_t bar = key.find('|', start);
-      parts.push_back(key.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+      parts.push_back(
+          key.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
       if (bar == std::string::npos) break;
       start = bar + 1;
     }
@@ -906,7 +942,8 @@ class ItemCompiler {
     FieldInfo info;
     if (!ResolveFieldInfo(key_node, parts[0], &info)) return false;
     Modifiers mods;
-    if (!ParseModifiers(key_node, std::vector<std::string>(parts.begin() + 1, parts.end()), &mods)) {
+    if (!ParseModifiers(key_node, std::vector<std::string>(parts.begin() + 1, parts.end()),
+                        &mods)) {
       return false;
     }
     return CompileValues(key_node, info, mods, value, out);
@@ -919,7 +956,8 @@ class ItemCompiler {
     out->negate = mods.neq;
     out->time_part = mods.time_part;
     if (mods.time_part != TimePart::kNone && info.builtin && info.type != BuiltinType::kTime) {
-      return Fail(at, "time modifiers need a time field; " + Quote(info.name) + " is not one (time is)");
+      return Fail(
+          at, "time modifiers need a time field; " + Quote(info.name) + " is not one (time is)");
     }
     std::vector<YAML::Node> items;
     if (value.IsSequence()) {
@@ -971,7 +1009,7 @@ bool CompileMapAlternative(ItemCompiler& items, const YAML::Node& map, std::vect
     return false;
   }
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // a copy: the iterator's pair is a temporary
     if (!key.IsScalar()) {
       issue->line = LineOf(key);
       issue->text = "field names in '" + name + "' must be plain strings";
@@ -1003,8 +1041,9 @@ class ConditionBuilder {
         const int sel = FindSelection(ast.text);
         if (sel < 0) {
           error->column = ast.column;
-          error->message = "condition refers to '" + ast.text + "', which is not a search identifier of this rule (defined: " +
-                           Defined() + ")";
+          error->message =
+              "refers to '" + ast.text +
+              "', which is not a search identifier of this rule (defined: " + Defined() + ")";
           return -1;
         }
         return SelectionNode(sel);
@@ -1032,15 +1071,18 @@ class ConditionBuilder {
         std::vector<int> matched;
         for (size_t i = 0; i < rule_->selections.size(); ++i) {
           const std::string& name = rule_->selections[i].name;
-          if (ast.text.empty() ? (name.empty() || name[0] != '_') : MatchIdentPattern(ast.text, name)) {
+          if (ast.text.empty() ? (name.empty() || name[0] != '_')
+                               : MatchIdentPattern(ast.text, name)) {
             matched.push_back(static_cast<int>(i));
           }
         }
-        const std::string what = (ast.of_count == 0 ? std::string("all") : std::to_string(ast.of_count)) +
-                                 " of " + (ast.text.empty() ? std::string("them") : ast.text);
+        const std::string what =
+            (ast.of_count == 0 ? std::string("all") : std::to_string(ast.of_count)) + " of " +
+            (ast.text.empty() ? std::string("them") : ast.text);
         if (matched.empty()) {
           error->column = ast.column;
-          error->message = "'" + what + "' matches no search identifier (defined: " + Defined() + ")";
+          error->message =
+              "'" + what + "' matches no search identifier (defined: " + Defined() + ")";
           return -1;
         }
         if (ast.of_count > static_cast<int>(matched.size())) {
@@ -1095,6 +1137,66 @@ class ConditionBuilder {
 
   DetectionRule* rule_;
 };
+
+// Rough cost of evaluating a test, to run cheap tests first. Conditions have
+// no side effects, so AND and OR may be evaluated in any order.
+int CostOf(const FieldTest& t) {
+  int cost = t.field.extra() ? 2 : 1;
+  for (const ValueMatcher& m : t.values) {
+    switch (m.kind) {
+      case MatchKind::kRegex:
+        cost += 40;
+        break;
+      case MatchKind::kFieldRef:
+        cost += 6;
+        break;
+      case MatchKind::kString:
+        cost +=
+            (m.str_op == StrOp::kContains || m.str_op == StrOp::kGlob || m.str_op == StrOp::kSuffix)
+                ? 6
+                : 2;
+        break;
+      default:
+        cost += 1;
+        break;
+    }
+  }
+  return cost;
+}
+
+int OrderByCost(DetectionRule* rule, int node, std::vector<int>* memo) {
+  if ((*memo)[node] >= 0) return (*memo)[node];
+  CondNode& n = rule->nodes[node];
+  int cost = 0;
+  switch (n.kind) {
+    case CondNode::Kind::kSelection: {
+      Selection& sel = rule->selections[n.selection];
+      for (auto& alt : sel.alternatives) {
+        std::stable_sort(alt.begin(), alt.end(), [](const FieldTest& a, const FieldTest& b) {
+          return CostOf(a) < CostOf(b);
+        });
+        for (const FieldTest& t : alt) cost += CostOf(t);
+      }
+      break;
+    }
+    default: {
+      std::vector<std::pair<int, int>> children;
+      for (int c : n.children) children.emplace_back(OrderByCost(rule, c, memo), c);
+      if (n.kind == CondNode::Kind::kAnd || n.kind == CondNode::Kind::kOr) {
+        std::stable_sort(children.begin(), children.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+      }
+      n.children.clear();
+      for (const auto& [c, index] : children) {
+        cost += c;
+        n.children.push_back(index);
+      }
+      break;
+    }
+  }
+  (*memo)[node] = cost;
+  return cost;
+}
 
 }  // namespace
 
@@ -1151,12 +1253,15 @@ Scalar ReadScalar(const YAML::Node& n) {
 
 BuiltinType TypeOfBuiltin(FieldId id) {
   switch (id) {
-    case FieldId::kTime: return BuiltinType::kTime;
+    case FieldId::kTime:
+      return BuiltinType::kTime;
     case FieldId::kKind:
     case FieldId::kAction:
-    case FieldId::kOutcome: return BuiltinType::kEnum;
+    case FieldId::kOutcome:
+      return BuiltinType::kEnum;
     case FieldId::kSrcIp:
-    case FieldId::kDstIp: return BuiltinType::kIp;
+    case FieldId::kDstIp:
+      return BuiltinType::kIp;
     case FieldId::kSrcPort:
     case FieldId::kDstPort:
     case FieldId::kBytes:
@@ -1166,21 +1271,26 @@ BuiltinType TypeOfBuiltin(FieldId id) {
     case FieldId::kProfileReadBytes24h:
     case FieldId::kProfileReadBytes7d:
     case FieldId::kProfileReadBaseline24h:
-    case FieldId::kProfileFailures10m: return BuiltinType::kInt;
+    case FieldId::kProfileFailures10m:
+      return BuiltinType::kInt;
     case FieldId::kProfileIdleDays:
-    case FieldId::kProfileReadRatio24h: return BuiltinType::kDouble;
+    case FieldId::kProfileReadRatio24h:
+      return BuiltinType::kDouble;
     case FieldId::kSrcInternal:
     case FieldId::kDstExternal:
     case FieldId::kProfileLearning:
     case FieldId::kProfileSrcNew:
     case FieldId::kProfileHostNew:
     case FieldId::kProfileDstNew:
-    case FieldId::kProfileTenantForeign: return BuiltinType::kBool;
-    default: return BuiltinType::kString;
+    case FieldId::kProfileTenantForeign:
+      return BuiltinType::kBool;
+    default:
+      return BuiltinType::kString;
   }
 }
 
-bool FieldRegistry::Resolve(Namespace ns, std::string_view name, FieldRef* out, std::string* error) {
+bool FieldRegistry::Resolve(Namespace ns, std::string_view name, FieldRef* out,
+                            std::string* error) {
   if (ns == Namespace::kCredwatch) {
     if (auto id = BuiltinFieldByName(name)) {
       out->id = static_cast<uint16_t>(*id);
@@ -1191,14 +1301,15 @@ bool FieldRegistry::Resolve(Namespace ns, std::string_view name, FieldRef* out, 
       if (!known.empty()) known += ", ";
       known += BuiltinFieldName(static_cast<FieldId>(i));
     }
-    *error = "unknown field '" + std::string(name) + "' for product: credwatch; the fields are " + known +
-             " (CloudTrail's own names need logsource product: aws, service: cloudtrail)";
+    *error = "unknown field '" + std::string(name) + "' for product: credwatch; the fields are " +
+             known + " (CloudTrail's own names need logsource product: aws, service: cloudtrail)";
     return false;
   }
   if (name.empty() || name.size() > 256 || name.front() == '.' || name.back() == '.' ||
       name.find("..") != std::string_view::npos ||
       name.find_first_of(" \t\r\n\"'") != std::string_view::npos) {
-    *error = "'" + std::string(name) + "' is not a field path; write it as dotted names, e.g. userIdentity.type";
+    *error = "'" + std::string(name) +
+             "' is not a field path; write it as dotted names, e.g. userIdentity.type";
     return false;
   }
   auto& ids = ids_[static_cast<int>(ns)];
@@ -1224,35 +1335,41 @@ bool FieldRegistry::KeywordField(Namespace ns, FieldRef* out, std::string* error
     case Namespace::kLinux:
       return Resolve(ns, "MESSAGE", out, error);
     case Namespace::kCloudTrail:
-      *error = "keyword search over whole CloudTrail records is not supported; match a field instead (e.g. eventName)";
+      *error =
+          "keyword search over whole CloudTrail records is not supported; match a field instead "
+          "(e.g. eventName)";
       return false;
     case Namespace::kCredwatch:
-      *error = "keyword search needs a raw log message, which product: credwatch events do not have; match a field instead";
+      *error =
+          "keyword search needs a raw log message, which product: credwatch events do not have; "
+          "match a field instead";
       return false;
   }
   return false;
 }
 
-bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env, DetectionRule* out,
-                      CompileIssue* issue) {
+bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env,
+                      DetectionRule* out, CompileIssue* issue) {
   if (!detection.IsMap()) {
     issue->line = LineOf(detection);
     issue->text = "'detection' must be a map of search identifiers and a condition";
     return false;
   }
   ItemCompiler items(env, ns, issue);
-  YAML::Node condition;
+  std::optional<YAML::Node> condition;
   for (auto it = detection.begin(); it != detection.end(); ++it) {
-    const YAML::Node& key = it->first;
-    const YAML::Node& value = it->second;
+    const YAML::Node key = it->first;  // a copy: the iterator's pair is a temporary
+    const YAML::Node value = it->second;
     const std::string name = key.IsScalar() ? key.Scalar() : std::string();
     if (name == "condition") {
-      condition = value;
+      condition.emplace(value);
       continue;
     }
     if (name == "timeframe") {
       issue->line = LineOf(key);
-      issue->text = "'timeframe' belongs to the obsolete Sigma 1 aggregations; write a correlation rule with a timespan instead";
+      issue->text =
+          "'timeframe' belongs to the obsolete Sigma 1 aggregations; write a correlation rule with "
+          "a timespan instead";
       issue->unsupported = true;
       return false;
     }
@@ -1285,7 +1402,8 @@ bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env
         (item.IsMap() ? maps : scalars) = true;
         if (item.IsSequence()) {
           issue->line = LineOf(item);
-          issue->text = "search identifier '" + name + "' holds a list inside a list; use a list of maps or of values";
+          issue->text = "search identifier '" + name +
+                        "' holds a list inside a list; use a list of maps or of values";
           return false;
         }
       }
@@ -1298,7 +1416,8 @@ bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env
       if (maps) {
         for (const auto& item : value) {
           sel.alternatives.emplace_back();
-          if (!CompileMapAlternative(items, item, &sel.alternatives.back(), issue, name)) return false;
+          if (!CompileMapAlternative(items, item, &sel.alternatives.back(), issue, name))
+            return false;
         }
       } else {
         sel.alternatives.emplace_back(1);
@@ -1314,7 +1433,7 @@ bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env
     }
     out->selections.push_back(std::move(sel));
   }
-  if (!condition.IsDefined() || condition.IsNull()) {
+  if (!condition || !condition->IsDefined() || condition->IsNull()) {
     issue->line = LineOf(detection);
     issue->text = "the detection has no 'condition'; add e.g. 'condition: selection'";
     return false;
@@ -1325,10 +1444,10 @@ bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env
     return false;
   }
   std::vector<YAML::Node> conditions;
-  if (condition.IsSequence()) {
-    for (const auto& c : condition) conditions.push_back(c);
+  if (condition->IsSequence()) {
+    for (const auto& c : *condition) conditions.push_back(c);
   } else {
-    conditions.push_back(condition);
+    conditions.push_back(*condition);
   }
   ConditionBuilder builder(out);
   std::vector<int> roots;
@@ -1359,6 +1478,8 @@ bool CompileDetection(const YAML::Node& detection, Namespace ns, CompileEnv& env
     n.children = roots;
     out->root = builder.Add(std::move(n));
   }
+  std::vector<int> memo(out->nodes.size(), -1);
+  OrderByCost(out, out->root, &memo);
   return true;
 }
 

@@ -30,17 +30,22 @@ class EvaluatorState {
     // Index the event's extras by id (first occurrence wins, as Event::Extra).
     for (int i = e.num_extras - 1; i >= 0; --i) {
       const size_t slot = static_cast<size_t>(e.extras[i].id) - kFirstExtraId;
-      if (e.extras[i].id >= kFirstExtraId && slot < extra_slot_.size()) extra_slot_[slot] = static_cast<uint8_t>(i);
+      if (e.extras[i].id >= kFirstExtraId && slot < extra_slot_.size())
+        extra_slot_[slot] = static_cast<uint8_t>(i);
     }
     const MatchContext ctx{e, regexes_.data(), extra_slot_.data(), extra_slot_.size()};
     // Candidate lists, each sorted by rule index; merged below so rules run
     // in load order whatever list they come from.
     constexpr int kMaxLists = 16;
     std::array<const std::vector<uint32_t>*, kMaxLists> lists;
-    std::array<size_t, kMaxLists> pos{};
+    std::array<size_t, kMaxLists> pos;  // set as lists are added
     int n = 0;
+    auto add = [&](const std::vector<uint32_t>* list) {
+      pos[n] = 0;
+      lists[n++] = list;
+    };
     for (int ns = 0; ns < kNumNamespaces; ++ns) {
-      if ((mask & (1u << ns)) && !data_.index.always[ns].empty()) lists[n++] = &data_.index.always[ns];
+      if ((mask & (1u << ns)) && !data_.index.always[ns].empty()) add(&data_.index.always[ns]);
     }
     for (const auto& fi : data_.index.fields) {
       if (n == kMaxLists) break;
@@ -48,17 +53,31 @@ class EvaluatorState {
       if (!fi.by_enum.empty()) {
         size_t value = 0;
         switch (static_cast<FieldId>(fi.field.id)) {
-          case FieldId::kKind: value = static_cast<size_t>(e.kind); break;
-          case FieldId::kAction: value = static_cast<size_t>(e.action); break;
-          default: value = static_cast<size_t>(e.outcome); break;
+          case FieldId::kKind:
+            value = static_cast<size_t>(e.kind);
+            break;
+          case FieldId::kAction:
+            value = static_cast<size_t>(e.action);
+            break;
+          default:
+            value = static_cast<size_t>(e.outcome);
+            break;
         }
-        if (value < fi.by_enum.size() && !fi.by_enum[value].empty()) lists[n++] = &fi.by_enum[value];
+        if (value < fi.by_enum.size() && !fi.by_enum[value].empty()) add(&fi.by_enum[value]);
         continue;
       }
-      const FieldValue v = ReadField(ctx, fi.field);
-      if (v.type != FieldValue::Type::kString) continue;
-      auto it = fi.by_value.find(v.str);
-      if (it != fi.by_value.end()) lists[n++] = &it->second;
+      std::string_view value;
+      if (fi.field.extra()) {
+        const std::string_view* s = ExtraValue(ctx, fi.field);
+        if (s == nullptr) continue;
+        value = *s;
+      } else {
+        const FieldValue v = GetField(e, static_cast<FieldId>(fi.field.id));
+        if (v.type != FieldValue::Type::kString) continue;
+        value = v.str;
+      }
+      auto it = fi.by_value.find(value);
+      if (it != fi.by_value.end()) add(&it->second);
     }
     while (true) {
       int pick = -1;
@@ -79,7 +98,8 @@ class EvaluatorState {
         out->push_back(MakeDetection(rule, e));
         ++stats_.detections;
       }
-      if (!data_.detection_consumers[best].empty()) corr_.OnMatch(static_cast<int>(best), e, scope, out);
+      if (!data_.detection_consumers[best].empty())
+        corr_.OnMatch(static_cast<int>(best), e, scope, out);
     }
     for (int i = 0; i < e.num_extras; ++i) {
       const size_t slot = static_cast<size_t>(e.extras[i].id) - kFirstExtraId;
@@ -87,7 +107,12 @@ class EvaluatorState {
     }
   }
 
-  void AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) { corr_.AdvanceWatermark(t_ns, out); }
+  void AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
+    corr_.AdvanceWatermark(t_ns, out);
+  }
+
+  void SerializeState(std::string* out) const { corr_.SerializeState(out); }
+  absl::Status RestoreState(std::string_view bytes) { return corr_.RestoreState(bytes); }
 
   EvaluatorStats stats() const {
     EvaluatorStats s = stats_;
@@ -170,11 +195,17 @@ Evaluator::Evaluator(std::shared_ptr<const RuleSet> rules, EvaluatorOptions opti
       state_(std::make_unique<internal::EvaluatorState>(rules_->data(), options)) {}
 Evaluator::~Evaluator() = default;
 
-void Evaluator::Process(const Event& e, std::vector<Detection>* out) { state_->Process(e, ShardScope{}, out); }
+void Evaluator::Process(const Event& e, std::vector<Detection>* out) {
+  state_->Process(e, ShardScope{}, out);
+}
 void Evaluator::Process(const Event& e, const ShardScope& scope, std::vector<Detection>* out) {
   state_->Process(e, scope, out);
 }
-void Evaluator::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) { state_->AdvanceWatermark(t_ns, out); }
+void Evaluator::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
+  state_->AdvanceWatermark(t_ns, out);
+}
 EvaluatorStats Evaluator::stats() const { return state_->stats(); }
+void Evaluator::SerializeState(std::string* out) const { state_->SerializeState(out); }
+absl::Status Evaluator::RestoreState(std::string_view bytes) { return state_->RestoreState(bytes); }
 
 }  // namespace credwatch::rules

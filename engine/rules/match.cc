@@ -61,12 +61,18 @@ bool NumberOf(const FieldValue& v, double* out) {
 
 bool StringOp(StrOp op, std::string_view text, const ValueMatcher& m) {
   switch (op) {
-    case StrOp::kEq: return EqualsOp(text, m.text, m.cased);
-    case StrOp::kPrefix: return StartsWithOp(text, m.text, m.cased);
-    case StrOp::kSuffix: return EndsWithOp(text, m.text, m.cased);
-    case StrOp::kContains: return ContainsOp(text, m.text, m.cased);
-    case StrOp::kGlob: return m.glob.Match(text);
-    case StrOp::kAny: return true;
+    case StrOp::kEq:
+      return EqualsOp(text, m.text, m.cased);
+    case StrOp::kPrefix:
+      return StartsWithOp(text, m.text, m.cased);
+    case StrOp::kSuffix:
+      return EndsWithOp(text, m.text, m.cased);
+    case StrOp::kContains:
+      return ContainsOp(text, m.text, m.cased);
+    case StrOp::kGlob:
+      return m.glob.Match(text);
+    case StrOp::kAny:
+      return true;
   }
   return false;
 }
@@ -78,9 +84,12 @@ bool DynamicStringOp(StrOp op, std::string_view text, std::string_view pattern, 
   FoldEq eq;
   auto same = [&](std::string_view a) { return cased ? a == pattern : eq(a, pattern); };
   switch (op) {
-    case StrOp::kEq: return text.size() == pattern.size() && same(text);
-    case StrOp::kPrefix: return same(text.substr(0, pattern.size()));
-    case StrOp::kSuffix: return same(text.substr(text.size() - pattern.size()));
+    case StrOp::kEq:
+      return text.size() == pattern.size() && same(text);
+    case StrOp::kPrefix:
+      return same(text.substr(0, pattern.size()));
+    case StrOp::kSuffix:
+      return same(text.substr(text.size() - pattern.size()));
     case StrOp::kContains:
       for (size_t i = 0; i + pattern.size() <= text.size(); ++i) {
         if (same(text.substr(i, pattern.size()))) return true;
@@ -93,11 +102,16 @@ bool DynamicStringOp(StrOp op, std::string_view text, std::string_view pattern, 
 
 bool Compare(CmpOp op, double a, double b) {
   switch (op) {
-    case CmpOp::kEq: return a == b;
-    case CmpOp::kGt: return a > b;
-    case CmpOp::kGte: return a >= b;
-    case CmpOp::kLt: return a < b;
-    case CmpOp::kLte: return a <= b;
+    case CmpOp::kEq:
+      return a == b;
+    case CmpOp::kGt:
+      return a > b;
+    case CmpOp::kGte:
+      return a >= b;
+    case CmpOp::kLt:
+      return a < b;
+    case CmpOp::kLte:
+      return a <= b;
   }
   return false;
 }
@@ -139,11 +153,21 @@ FieldValue TimePartOf(const FieldValue& v, TimePart part) {
   FieldValue out;
   out.type = FieldValue::Type::kInt;
   switch (part) {
-    case TimePart::kMinute: out.i = (rem / 60) % 60; break;
-    case TimePart::kHour: out.i = rem / 3600; break;
-    case TimePart::kDay: out.i = c.d; break;
-    case TimePart::kMonth: out.i = c.m; break;
-    case TimePart::kYear: out.i = c.y; break;
+    case TimePart::kMinute:
+      out.i = (rem / 60) % 60;
+      break;
+    case TimePart::kHour:
+      out.i = rem / 3600;
+      break;
+    case TimePart::kDay:
+      out.i = c.d;
+      break;
+    case TimePart::kMonth:
+      out.i = c.m;
+      break;
+    case TimePart::kYear:
+      out.i = c.y;
+      break;
     case TimePart::kWeek: {
       // ISO-8601: the week of the Thursday of this week (Monday first).
       const int64_t weekday = ((days + 3) % 7 + 7) % 7;  // 0 = Monday
@@ -152,7 +176,8 @@ FieldValue TimePartOf(const FieldValue& v, TimePart part) {
       out.i = (thursday - DaysFromCivil(tc.y, 1, 1)) / 7 + 1;
       break;
     }
-    case TimePart::kNone: return v;
+    case TimePart::kNone:
+      return v;
   }
   return out;
 }
@@ -193,8 +218,7 @@ bool MatchValue(const ValueMatcher& m, const FieldValue& v, const MatchContext& 
     case MatchKind::kString:
       return TextOf(v, buf, &text) && StringOp(m.str_op, text, m);
     case MatchKind::kRegex:
-      return TextOf(v, buf, &text) &&
-             PassesPrefilter(m, text) &&
+      return TextOf(v, buf, &text) && PassesPrefilter(m, text) &&
              RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *ctx.regexes[m.regex]);
     case MatchKind::kCidr: {
       if (v.type == FieldValue::Type::kIp) return m.cidr.Contains(v.ip);
@@ -231,26 +255,80 @@ bool MatchValue(const ValueMatcher& m, const FieldValue& v, const MatchContext& 
   }
 }
 
-bool EvalFieldTest(const FieldTest& t, const MatchContext& ctx) {
-  FieldValue v = ReadField(ctx, t.field);
-  if (t.time_part != TimePart::kNone && !v.absent()) v = TimePartOf(v, t.time_part);
+namespace {
+
+// MatchValue for a source field, which is text or absent. Kept apart from
+// FieldValue so the hot path copies no struct.
+bool MatchText(const ValueMatcher& m, const std::string_view* s, const MatchContext& ctx) {
+  switch (m.kind) {
+    case MatchKind::kNull:
+      return s == nullptr;
+    case MatchKind::kExists:
+      return (s != nullptr) == m.want;
+    default:
+      break;
+  }
+  if (s == nullptr) return false;
+  const std::string_view text = *s;
+  switch (m.kind) {
+    case MatchKind::kString:
+      return StringOp(m.str_op, text, m);
+    case MatchKind::kRegex:
+      return PassesPrefilter(m, text) &&
+             RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *ctx.regexes[m.regex]);
+    case MatchKind::kCidr: {
+      auto ip = IpAddress::Parse(text);
+      return ip && m.cidr.Contains(*ip);
+    }
+    case MatchKind::kNumber: {
+      double x;
+      if (ParseNumber(text, &x)) return Compare(m.cmp, x, m.number);
+      return m.cmp == CmpOp::kEq && EqualsOp(text, m.text, false);
+    }
+    case MatchKind::kBool:
+      return EqualsOp(text, m.want ? "true" : "false", false);
+    case MatchKind::kFieldRef: {
+      FieldValue v;
+      v.type = FieldValue::Type::kString;
+      v.str = text;
+      return MatchValue(m, v, ctx);
+    }
+    default:
+      return false;
+  }
+}
+
+template <typename Match>
+bool Combine(const FieldTest& t, bool absent, Match&& match) {
   if (t.negate) {
-    if (v.absent()) return false;
+    if (absent) return false;
     for (const ValueMatcher& m : t.values) {
-      if (MatchValue(m, v, ctx)) return false;
+      if (match(m)) return false;
     }
     return true;
   }
   if (t.all) {
     for (const ValueMatcher& m : t.values) {
-      if (!MatchValue(m, v, ctx)) return false;
+      if (!match(m)) return false;
     }
     return true;
   }
   for (const ValueMatcher& m : t.values) {
-    if (MatchValue(m, v, ctx)) return true;
+    if (match(m)) return true;
   }
   return false;
+}
+
+}  // namespace
+
+bool EvalFieldTest(const FieldTest& t, const MatchContext& ctx) {
+  if (t.field.extra() && t.time_part == TimePart::kNone) {
+    const std::string_view* s = ExtraValue(ctx, t.field);
+    return Combine(t, s == nullptr, [&](const ValueMatcher& m) { return MatchText(m, s, ctx); });
+  }
+  FieldValue v = ReadField(ctx, t.field);
+  if (t.time_part != TimePart::kNone && !v.absent()) v = TimePartOf(v, t.time_part);
+  return Combine(t, v.absent(), [&](const ValueMatcher& m) { return MatchValue(m, v, ctx); });
 }
 
 bool EvalSelection(const Selection& s, const MatchContext& ctx) {

@@ -25,9 +25,9 @@ constexpr size_t kMaxCorrelationNodes = 10'000;
 // Index fields per namespace, most selective first.
 const std::vector<std::vector<std::string>>& IndexFieldNames() {
   static const auto* names = new std::vector<std::vector<std::string>>{
-      {"action", "kind", "outcome"},                              // credwatch
+      {"action", "kind", "outcome"},                                   // credwatch
       {"eventName", "eventSource", "eventType", "userIdentity.type"},  // cloudtrail
-      {"SYSLOG_IDENTIFIER"},                                      // linux
+      {"SYSLOG_IDENTIFIER"},                                           // linux
   };
   return *names;
 }
@@ -99,7 +99,8 @@ std::optional<std::string> AttackTechnique(std::string_view tag) {
   };
   if (!digits(rest, 4)) return std::nullopt;
   if (rest.size() == 4) return "T" + std::string(rest);
-  if (rest.size() == 8 && rest[4] == '.' && digits(rest.substr(5), 3)) return "T" + std::string(rest);
+  if (rest.size() == 8 && rest[4] == '.' && digits(rest.substr(5), 3))
+    return "T" + std::string(rest);
   return std::nullopt;
 }
 
@@ -111,12 +112,23 @@ bool ParseTimespan(std::string_view s, int64_t* out) {
   if (r.ec != std::errc() || r.ptr != s.data() + s.size() - 1 || n <= 0) return false;
   int64_t unit;
   switch (s.back()) {
-    case 's': unit = kNsPerSecond; break;
-    case 'm': unit = kNsPerMinute; break;
-    case 'h': unit = kNsPerHour; break;
-    case 'd': unit = kNsPerDay; break;
-    case 'w': unit = 7 * kNsPerDay; break;
-    default: return false;
+    case 's':
+      unit = kNsPerSecond;
+      break;
+    case 'm':
+      unit = kNsPerMinute;
+      break;
+    case 'h':
+      unit = kNsPerHour;
+      break;
+    case 'd':
+      unit = kNsPerDay;
+      break;
+    case 'w':
+      unit = 7 * kNsPerDay;
+      break;
+    default:
+      return false;
   }
   if (n > INT64_MAX / unit) return false;
   *out = n * unit;
@@ -154,19 +166,28 @@ void AppendYamlJson(const YAML::Node& n, std::string* out, int depth = 0) {
   }
   const Scalar s = ReadScalar(n);
   switch (s.kind) {
-    case Scalar::Kind::kString: AppendJsonString(s.text, out); break;
+    case Scalar::Kind::kString:
+      AppendJsonString(s.text, out);
+      break;
     case Scalar::Kind::kInt:
-    case Scalar::Kind::kFloat: out->append(s.text); break;
-    case Scalar::Kind::kBool: out->append(s.boolean ? "true" : "false"); break;
-    case Scalar::Kind::kNull: out->append("null"); break;
+    case Scalar::Kind::kFloat:
+      out->append(s.text);
+      break;
+    case Scalar::Kind::kBool:
+      out->append(s.boolean ? "true" : "false");
+      break;
+    case Scalar::Kind::kNull:
+      out->append("null");
+      break;
   }
 }
 
-void FlattenEvent(const YAML::Node& map, const std::string& prefix, ExampleEvent* out, int depth = 0) {
+void FlattenEvent(const YAML::Node& map, const std::string& prefix, ExampleEvent* out,
+                  int depth = 0) {
   for (auto it = map.begin(); it != map.end(); ++it) {
     const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
     const std::string path = prefix.empty() ? key : prefix + "." + key;
-    const YAML::Node& v = it->second;
+    const YAML::Node v = it->second;  // a copy: the iterator's pair is a temporary
     ExampleValue value;
     if (v.IsMap() || v.IsSequence()) {
       value.kind = ExampleValue::Kind::kJson;
@@ -178,14 +199,20 @@ void FlattenEvent(const YAML::Node& map, const std::string& prefix, ExampleEvent
     const Scalar s = ReadScalar(v);
     value.text = s.text;
     switch (s.kind) {
-      case Scalar::Kind::kString: value.kind = ExampleValue::Kind::kString; break;
+      case Scalar::Kind::kString:
+        value.kind = ExampleValue::Kind::kString;
+        break;
       case Scalar::Kind::kInt:
-      case Scalar::Kind::kFloat: value.kind = ExampleValue::Kind::kNumber; break;
+      case Scalar::Kind::kFloat:
+        value.kind = ExampleValue::Kind::kNumber;
+        break;
       case Scalar::Kind::kBool:
         value.kind = ExampleValue::Kind::kBool;
         value.text = s.boolean ? "true" : "false";
         break;
-      case Scalar::Kind::kNull: value.kind = ExampleValue::Kind::kNull; break;
+      case Scalar::Kind::kNull:
+        value.kind = ExampleValue::Kind::kNull;
+        break;
     }
     out->fields.emplace_back(path, std::move(value));
   }
@@ -219,8 +246,8 @@ class Loader {
     try {
       docs = YAML::LoadAll(text);
     } catch (const YAML::Exception& e) {
-      FileError(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
-                "YAML syntax: " + e.msg);
+      FileError(file, e.mark.is_null() ? 0 : e.mark.line + 1,
+                e.mark.is_null() ? 0 : e.mark.column + 1, "YAML syntax: " + e.msg);
       return;
     }
     int doc_index = 0;
@@ -252,9 +279,15 @@ class Loader {
     for (const RawRule& r : raws_) {
       FileReport& fr = report_->files[r.file];
       switch (r.state) {
-        case RuleState::kLoaded: ++fr.rules_loaded; break;
-        case RuleState::kUnsupported: ++fr.rules_unsupported; break;
-        default: ++fr.rules_failed; break;
+        case RuleState::kLoaded:
+          ++fr.rules_loaded;
+          break;
+        case RuleState::kUnsupported:
+          ++fr.rules_unsupported;
+          break;
+        default:
+          ++fr.rules_failed;
+          break;
       }
     }
     Link();
@@ -278,12 +311,14 @@ class Loader {
     RawRule& raw = raws_[r];
     raw.state = state;
     raw.reason = text;
-    AddMessage(raw.file, state == RuleState::kUnsupported ? LoadMessage::Kind::kUnsupported : LoadMessage::Kind::kError,
+    AddMessage(raw.file,
+               state == RuleState::kUnsupported ? LoadMessage::Kind::kUnsupported
+                                                : LoadMessage::Kind::kError,
                line ? line : raw.line, column, raw.Display(), text);
   }
   void Reject(int r, const CompileIssue& issue) {
-    SetState(r, issue.unsupported ? RuleState::kUnsupported : RuleState::kError, issue.line, issue.column,
-             issue.text);
+    SetState(r, issue.unsupported ? RuleState::kUnsupported : RuleState::kError, issue.line,
+             issue.column, issue.text);
   }
 
   template <typename F>
@@ -305,7 +340,8 @@ class Loader {
     const int index = static_cast<int>(raws_.size());
     if (!doc.IsMap()) {
       raws_.push_back(std::move(raw));
-      SetState(index, RuleState::kError, 0, 0, "a rule document must be a YAML map (title, logsource, detection, ...)");
+      SetState(index, RuleState::kError, 0, 0,
+               "a rule document must be a YAML map (title, logsource, detection, ...)");
       return;
     }
     raw.title = ScalarOr(doc, "title");
@@ -317,21 +353,25 @@ class Loader {
     raws_.push_back(std::move(raw));
     if (doc["action"].IsDefined()) {
       SetState(index, RuleState::kUnsupported, LineOf(doc["action"]), 0,
-               "rule collections ('action: global/reset/repeat') are obsolete Sigma 1 syntax; write one document per rule");
+               "rule collections ('action: global/reset/repeat') are obsolete Sigma 1 syntax; "
+               "write one document per rule");
       return;
     }
     if (doc["filter"].IsDefined() && !is_det && !is_corr) {
       SetState(index, RuleState::kUnsupported, LineOf(doc["filter"]), 0,
-               "Sigma filters (meta-filter documents) are not supported; add the exclusion to the rules' conditions");
+               "Sigma filters (meta-filter documents) are not supported; add the exclusion to the "
+               "rules' conditions");
       return;
     }
     if (!is_det && !is_corr) {
-      SetState(index, RuleState::kError, 0, 0, "the document has neither 'detection' nor 'correlation'");
+      SetState(index, RuleState::kError, 0, 0,
+               "the document has neither 'detection' nor 'correlation'");
       return;
     }
     if (is_det && is_corr) {
       SetState(index, RuleState::kError, LineOf(doc["correlation"]), 0,
-               "a document is either a detection or a correlation; put the correlation in its own document (---)");
+               "a document is either a detection or a correlation; put the correlation in its own "
+               "document (---)");
       return;
     }
     RawRule& r = raws_[index];
@@ -426,14 +466,16 @@ class Loader {
         *ns = Namespace::kCloudTrail;
         return true;
       }
-      issue->text = "logsource product: aws, service: " + (service.empty() ? std::string("(none)") : service) +
+      issue->text = "logsource product: aws, service: " +
+                    (service.empty() ? std::string("(none)") : service) +
                     " is not read by credwatch (only service: cloudtrail)";
       return false;
     }
     if (product == "linux") {
       if (!category.empty()) {
         issue->text = "logsource category: " + category +
-                      " needs process, file or network telemetry (auditd, Sysmon for Linux) that credwatch does not read; credwatch reads sshd/sftp authentication logs";
+                      " needs process, file or network telemetry (auditd, Sysmon for Linux) that "
+                      "credwatch does not read; credwatch reads sshd/sftp authentication logs";
         return false;
       }
       if (service.empty() || service == "sshd" || service == "auth" || service == "syslog") {
@@ -441,15 +483,19 @@ class Loader {
         return true;
       }
       if (service == "auditd") {
-        issue->text = "logsource service: auditd is not read by credwatch (it reads sshd/sftp logs from journald and syslog)";
+        issue->text =
+            "logsource service: auditd is not read by credwatch (it reads sshd/sftp logs from "
+            "journald and syslog)";
         return false;
       }
       issue->text = "logsource service: " + service +
-                    " is not decoded by credwatch: its journald and syslog decoders keep sshd and sftp records only";
+                    " is not decoded by credwatch: its journald and syslog decoders keep sshd and "
+                    "sftp records only";
       return false;
     }
     issue->text = "logsource product: " + (product.empty() ? std::string("(none)") : product) +
-                  " is not a credwatch log source (supported: product credwatch; aws with service cloudtrail; linux with service sshd, auth, syslog or none)";
+                  " is not a credwatch log source (supported: product credwatch; aws with service "
+                  "cloudtrail; linux with service sshd, auth, syslog or none)";
     return false;
   }
 
@@ -503,7 +549,8 @@ class Loader {
         e.expect = 0;
       } else {
         issue->line = expect.IsDefined() ? LineOf(expect) : LineOf(t);
-        issue->text = "example '" + e.name + "': 'expect' must be match, no-match or a number of detections";
+        issue->text =
+            "example '" + e.name + "': 'expect' must be match, no-match or a number of detections";
         return false;
       }
       ex.examples.push_back(std::move(e));
@@ -533,8 +580,8 @@ class Loader {
   }
 
   // Resolves `name` (a field, or an alias) for the referenced rule `ref_raw`.
-  bool ResolveSource(const YAML::Node& aliases, const std::string& name, int ref_raw, const YAML::Node& at,
-                     ValueSource* out, CompileIssue* issue) {
+  bool ResolveSource(const YAML::Node& aliases, const std::string& name, int ref_raw,
+                     const YAML::Node& at, ValueSource* out, CompileIssue* issue) {
     const RawRule& ref = raws_[ref_raw];
     std::string field = name;
     const bool aliased = aliases.IsDefined() && aliases.IsMap() && aliases[name].IsDefined();
@@ -596,7 +643,8 @@ class Loader {
       return out;
     }
     if (n.IsSequence()) {
-      for (const auto& item : n) out.emplace_back(item.IsScalar() ? item.Scalar() : std::string(), item);
+      for (const auto& item : n)
+        out.emplace_back(item.IsScalar() ? item.Scalar() : std::string(), item);
     }
     return out;
   }
@@ -612,8 +660,8 @@ class Loader {
     try {
       ok = CompileCorrelationBody(r, stack);
     } catch (const YAML::Exception& e) {
-      SetState(r, RuleState::kError, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
-               "invalid rule: " + e.msg);
+      SetState(r, RuleState::kError, e.mark.is_null() ? 0 : e.mark.line + 1,
+               e.mark.is_null() ? 0 : e.mark.column + 1, "invalid rule: " + e.msg);
     }
     stack->pop_back();
     return ok;
@@ -630,7 +678,9 @@ class Loader {
       Reject(r, issue);
       return false;
     };
-    if (!c.IsMap()) return fail(c, "'correlation' must be a map with type, rules, group-by, timespan and condition");
+    if (!c.IsMap())
+      return fail(c,
+                  "'correlation' must be a map with type, rules, group-by, timespan and condition");
     CorrelationRule rule;
     if (!ReadMeta(r, &rule.meta, &issue)) {
       Reject(r, issue);
@@ -648,14 +698,22 @@ class Loader {
     } else if (type == "value_sum") {
       rule.type = CorrelationType::kValueSum;
     } else if (type == "value_avg" || type == "value_percentile") {
-      return fail(c["type"], "correlation type " + type + " is not supported (use event_count, value_count, value_sum, temporal or temporal_ordered)", true);
+      return fail(c["type"],
+                  "correlation type " + type +
+                      " is not supported (use event_count, value_count, value_sum, temporal or "
+                      "temporal_ordered)",
+                  true);
     } else {
-      return fail(c["type"].IsDefined() ? c["type"] : c,
-                  "correlation type '" + type + "' is not one of event_count, value_count, value_sum, temporal, temporal_ordered");
+      return fail(
+          c["type"].IsDefined() ? c["type"] : c,
+          "correlation type '" + type +
+              "' is not one of event_count, value_count, value_sum, temporal, temporal_ordered");
     }
     // Referenced rules.
     const auto refs = StringList(c["rules"]);
-    if (refs.empty()) return fail(c["rules"], "the correlation needs 'rules': the ids or names of the rules it correlates");
+    if (refs.empty())
+      return fail(c["rules"],
+                  "the correlation needs 'rules': the ids or names of the rules it correlates");
     std::vector<int> ref_raws;
     for (const auto& [ref_name, at] : refs) {
       int target = -1;
@@ -665,7 +723,8 @@ class Loader {
         target = it2->second;
       }
       if (target < 0) {
-        return fail(at, "the correlation references '" + ref_name + "', which no loaded rule has as id or name");
+        return fail(at, "the correlation references '" + ref_name +
+                            "', which no loaded rule has as id or name");
       }
       if (std::find(stack->begin(), stack->end(), target) != stack->end()) {
         std::string cycle;
@@ -689,7 +748,8 @@ class Loader {
       rule.refs.push_back(RuleRef{t.kind == DocKind::kCorrelation, t.compiled});
     }
     if (rule.type == CorrelationType::kTemporalOrdered && rule.refs.size() < 2) {
-      return fail(c["rules"], "temporal_ordered needs at least two rules, in the order they must happen");
+      return fail(c["rules"],
+                  "temporal_ordered needs at least two rules, in the order they must happen");
     }
     // Window.
     const YAML::Node ts = c["timespan"];
@@ -702,19 +762,23 @@ class Loader {
     }
     // Condition.
     const YAML::Node cond = c["condition"];
-    bool needs_field = rule.type == CorrelationType::kValueCount || rule.type == CorrelationType::kValueSum;
+    bool needs_field =
+        rule.type == CorrelationType::kValueCount || rule.type == CorrelationType::kValueSum;
     if (cond.IsDefined() && !cond.IsNull()) {
       if (!cond.IsMap()) return fail(cond, "'condition' must be a map such as {gte: 10}");
       if (rule.type == CorrelationType::kTemporalOrdered) {
-        return fail(cond, "temporal_ordered takes no condition: all its rules must happen, in order", true);
+        return fail(
+            cond, "temporal_ordered takes no condition: all its rules must happen, in order", true);
       }
       for (auto it = cond.begin(); it != cond.end(); ++it) {
         const std::string key = it->first.Scalar();
         static const std::pair<const char*, CountCondition::Op> kOps[] = {
-            {"gt", CountCondition::kGt},   {"gte", CountCondition::kGte}, {"lt", CountCondition::kLt},
-            {"lte", CountCondition::kLte}, {"eq", CountCondition::kEq},   {"neq", CountCondition::kNeq}};
+            {"gt", CountCondition::kGt}, {"gte", CountCondition::kGte},
+            {"lt", CountCondition::kLt}, {"lte", CountCondition::kLte},
+            {"eq", CountCondition::kEq}, {"neq", CountCondition::kNeq}};
         if (key == "field") {
-          if (!needs_field) return fail(it->first, "'field' is only used by value_count and value_sum");
+          if (!needs_field)
+            return fail(it->first, "'field' is only used by value_count and value_sum");
           rule.value_field = it->second.IsScalar() ? it->second.Scalar() : std::string();
           continue;
         }
@@ -729,7 +793,9 @@ class Loader {
           rule.condition.has[op] = true;
           rule.condition.value[op] = s.number;
         }
-        if (!known) return fail(it->first, "unknown condition key '" + key + "' (use gt, gte, lt, lte, eq, neq and field)");
+        if (!known)
+          return fail(it->first, "unknown condition key '" + key +
+                                     "' (use gt, gte, lt, lte, eq, neq and field)");
       }
     }
     if (rule.condition.empty()) {
@@ -744,11 +810,13 @@ class Loader {
       return fail(cond, type + " needs 'field' in its condition: the field whose values are " +
                             (rule.type == CorrelationType::kValueSum ? "summed" : "counted"));
     }
-    rule.anchored = rule.type != CorrelationType::kTemporalOrdered && rule.condition.NeedsCompleteWindow();
+    rule.anchored =
+        rule.type != CorrelationType::kTemporalOrdered && rule.condition.NeedsCompleteWindow();
     if (rule.type == CorrelationType::kValueCount) {
       const double ceiling = rule.condition.Ceiling();
       if (ceiling + 1 > static_cast<double>(options_.limits.max_distinct_values)) {
-        return fail(cond, "value_count condition needs " + std::to_string(static_cast<int64_t>(ceiling) + 1) +
+        return fail(cond, "value_count condition needs " +
+                              std::to_string(static_cast<int64_t>(ceiling) + 1) +
                               " distinct values per group, over the limit of " +
                               std::to_string(options_.limits.max_distinct_values));
       }
@@ -780,7 +848,8 @@ class Loader {
           return false;
         }
         if (rule.type == CorrelationType::kValueSum && src.inner_group >= 0) {
-          return fail(cond, "value_sum over the output of another correlation is not supported", true);
+          return fail(cond, "value_sum over the output of another correlation is not supported",
+                      true);
         }
         rule.value_sources.push_back(src);
       }
@@ -795,10 +864,12 @@ class Loader {
     std::vector<std::string> ref_attacks;
     Severity max_sev = Severity::kInformational;
     for (const RuleRef& ref : rule.refs) {
-      const RuleMeta& m = ref.correlation ? data_->correlations[ref.index].meta : data_->detections[ref.index].meta;
+      const RuleMeta& m =
+          ref.correlation ? data_->correlations[ref.index].meta : data_->detections[ref.index].meta;
       max_sev = std::max(max_sev, m.severity);
       for (const auto& a : m.attacks) {
-        if (std::find(ref_attacks.begin(), ref_attacks.end(), a) == ref_attacks.end()) ref_attacks.push_back(a);
+        if (std::find(ref_attacks.begin(), ref_attacks.end(), a) == ref_attacks.end())
+          ref_attacks.push_back(a);
       }
     }
     if (!rule.meta.level_given) rule.meta.severity = max_sev;
@@ -872,7 +943,8 @@ class Loader {
     // Correlation forest.
     d.detection_consumers.resize(nd);
     std::vector<bool> instanced(nc, false);
-    std::function<void(int, int, int, int)> make_node = [&](int corr, int parent, int parent_ref, int root) {
+    std::function<void(int, int, int, int)> make_node = [&](int corr, int parent, int parent_ref,
+                                                            int root) {
       if (d.nodes.size() >= kMaxCorrelationNodes) return;
       const int node = static_cast<int>(d.nodes.size());
       CorrNode n;
@@ -918,12 +990,14 @@ class Loader {
     for (auto& [r, ex] : pending_examples_) {
       const RawRule& raw = raws_[r];
       if (raw.state != RuleState::kLoaded) continue;
-      ex.info_index = raw.kind == DocKind::kDetection ? d.detections[raw.compiled].meta.info_index
-                                                      : d.correlations[raw.compiled].meta.info_index;
+      ex.info_index = raw.kind == DocKind::kDetection
+                          ? d.detections[raw.compiled].meta.info_index
+                          : d.correlations[raw.compiled].meta.info_index;
       d.examples.push_back(std::move(ex));
     }
-    std::sort(d.examples.begin(), d.examples.end(),
-              [](const RuleExamples& a, const RuleExamples& b) { return a.info_index < b.info_index; });
+    std::sort(
+        d.examples.begin(), d.examples.end(),
+        [](const RuleExamples& a, const RuleExamples& b) { return a.info_index < b.info_index; });
   }
 
   // The root group key fields, for events of the detection feeding `node`
@@ -931,13 +1005,15 @@ class Loader {
   int RoutingFor(int node, int ref, Namespace ns) {
     RuleSetData& d = *data_;
     std::vector<FieldRef> fields;
-    for (const ValueSource& s : d.correlations[d.nodes[node].rule].group_sources[ref]) fields.push_back(s.field);
+    for (const ValueSource& s : d.correlations[d.nodes[node].rule].group_sources[ref])
+      fields.push_back(s.field);
     int at = node;
     while (d.nodes[at].parent >= 0) {
       const CorrNode& n = d.nodes[at];
       const CorrelationRule& parent = d.correlations[d.nodes[n.parent].rule];
       std::vector<FieldRef> up;
-      for (const ValueSource& s : parent.group_sources[n.parent_ref]) up.push_back(fields[s.inner_group]);
+      for (const ValueSource& s : parent.group_sources[n.parent_ref])
+        up.push_back(fields[s.inner_group]);
       fields = std::move(up);
       at = n.parent;
     }
@@ -1054,7 +1130,8 @@ class Loader {
         d.index.always[ns].push_back(static_cast<uint32_t>(i));
         continue;
       }
-      auto [it, inserted] = slot.emplace(std::pair{ns, c.field.id}, static_cast<int>(d.index.fields.size()));
+      auto [it, inserted] =
+          slot.emplace(std::pair{ns, c.field.id}, static_cast<int>(d.index.fields.size()));
       if (inserted) {
         CandidateIndex::FieldIndex fi;
         fi.ns = r.ns;
@@ -1095,7 +1172,8 @@ class Loader {
     const auto& paths = fields_.paths();
     const auto& nss = fields_.path_namespaces();
     for (size_t i = 0; i < paths.size(); ++i) {
-      if (nss[i] == ns && paths[i] == name) return FieldRef{static_cast<uint16_t>(kFirstExtraId + i)};
+      if (nss[i] == ns && paths[i] == name)
+        return FieldRef{static_cast<uint16_t>(kFirstExtraId + i)};
     }
     return std::nullopt;
   }
@@ -1134,12 +1212,16 @@ class Loader {
       d.extra_ids[ns].emplace(fields_.paths()[i], id);
     }
     for (auto& paths : by_ns) {
-      std::sort(paths.begin(), paths.end(),
-                [](const Projection::Path& a, const Projection::Path& b) { return a.dotted < b.dotted; });
+      std::sort(
+          paths.begin(), paths.end(),
+          [](const Projection::Path& a, const Projection::Path& b) { return a.dotted < b.dotted; });
     }
-    d.projections[static_cast<int>(Format::kCloudTrail)].paths = by_ns[static_cast<int>(Namespace::kCloudTrail)];
-    d.projections[static_cast<int>(Format::kJournald)].paths = by_ns[static_cast<int>(Namespace::kLinux)];
-    d.projections[static_cast<int>(Format::kSyslog)].paths = by_ns[static_cast<int>(Namespace::kLinux)];
+    d.projections[static_cast<int>(Format::kCloudTrail)].paths =
+        by_ns[static_cast<int>(Namespace::kCloudTrail)];
+    d.projections[static_cast<int>(Format::kJournald)].paths =
+        by_ns[static_cast<int>(Namespace::kLinux)];
+    d.projections[static_cast<int>(Format::kSyslog)].paths =
+        by_ns[static_cast<int>(Namespace::kLinux)];
     for (int ns = 0; ns < kNumNamespaces; ++ns) {
       if (by_ns[ns].size() > static_cast<size_t>(Event::kMaxExtras)) {
         LoadMessage m;
@@ -1181,7 +1263,8 @@ absl::Status LoadStatus(const LoadReport& report, const LoadOptions& options) {
   }
   if (bad.empty()) return absl::OkStatus();
   std::string text = std::to_string(errors) + " rule error(s)";
-  if (options.fail_on_unsupported) text += ", " + std::to_string(unsupported) + " unsupported rule(s)";
+  if (options.fail_on_unsupported)
+    text += ", " + std::to_string(unsupported) + " unsupported rule(s)";
   for (size_t i = 0; i < bad.size() && i < 5; ++i) text += "\n  " + bad[i]->ToString();
   if (bad.size() > 5) text += "\n  ... and " + std::to_string(bad.size() - 5) + " more";
   return absl::InvalidArgumentError(text);
@@ -1199,11 +1282,16 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> Finish(Loader& loader, LoadReport
 
 std::string_view CorrelationTypeName(CorrelationType t) {
   switch (t) {
-    case CorrelationType::kEventCount: return "event_count";
-    case CorrelationType::kValueCount: return "value_count";
-    case CorrelationType::kTemporal: return "temporal";
-    case CorrelationType::kTemporalOrdered: return "temporal_ordered";
-    case CorrelationType::kValueSum: return "value_sum";
+    case CorrelationType::kEventCount:
+      return "event_count";
+    case CorrelationType::kValueCount:
+      return "value_count";
+    case CorrelationType::kTemporal:
+      return "temporal";
+    case CorrelationType::kTemporalOrdered:
+      return "temporal_ordered";
+    case CorrelationType::kValueSum:
+      return "value_sum";
   }
   return "";
 }
@@ -1225,7 +1313,9 @@ bool CountCondition::Holds(double x) const {
   return true;
 }
 
-bool CountCondition::NeedsCompleteWindow() const { return has[kLt] || has[kLte] || has[kEq] || has[kNeq]; }
+bool CountCondition::NeedsCompleteWindow() const {
+  return has[kLt] || has[kLte] || has[kEq] || has[kNeq];
+}
 
 double CountCondition::Ceiling() const {
   double c = 0;
@@ -1252,9 +1342,12 @@ std::string CountCondition::ToString() const {
 
 std::string_view NamespaceName(Namespace ns) {
   switch (ns) {
-    case Namespace::kCredwatch: return "credwatch";
-    case Namespace::kCloudTrail: return "aws/cloudtrail";
-    case Namespace::kLinux: return "linux";
+    case Namespace::kCredwatch:
+      return "credwatch";
+    case Namespace::kCloudTrail:
+      return "aws/cloudtrail";
+    case Namespace::kLinux:
+      return "linux";
   }
   return "";
 }
@@ -1266,9 +1359,15 @@ std::string LoadMessage::ToString() const {
     if (column > 0) out += ":" + std::to_string(column);
   }
   switch (kind) {
-    case Kind::kError: out += ": error: "; break;
-    case Kind::kUnsupported: out += ": unsupported: "; break;
-    case Kind::kWarning: out += ": warning: "; break;
+    case Kind::kError:
+      out += ": error: ";
+      break;
+    case Kind::kUnsupported:
+      out += ": unsupported: ";
+      break;
+    case Kind::kWarning:
+      out += ": warning: ";
+      break;
   }
   if (!rule.empty()) out += "rule '" + rule + "': ";
   out += text;
@@ -1306,8 +1405,8 @@ std::string LoadReport::ToString() const {
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<const RuleSet>> CompileRuleSet(const std::vector<RuleSource>& sources,
-                                                              const LoadOptions& options, LoadReport* report) {
+absl::StatusOr<std::shared_ptr<const RuleSet>> CompileRuleSet(
+    const std::vector<RuleSource>& sources, const LoadOptions& options, LoadReport* report) {
   LoadReport local;
   if (report == nullptr) report = &local;
   *report = LoadReport{};
@@ -1317,7 +1416,8 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> CompileRuleSet(const std::vector<
 }
 
 absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(const std::vector<std::string>& paths,
-                                                           const LoadOptions& options, LoadReport* report) {
+                                                           const LoadOptions& options,
+                                                           LoadReport* report) {
   namespace fs = std::filesystem;
   LoadReport local;
   if (report == nullptr) report = &local;
@@ -1329,14 +1429,17 @@ absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(const std::vector<std
     if (ec || !fs::exists(st)) return absl::NotFoundError(p + ": no such file or directory");
     if (fs::is_directory(st)) {
       size_t before = files.size();
-      for (fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec), end;
+      for (fs::recursive_directory_iterator
+               it(p, fs::directory_options::skip_permission_denied, ec),
+           end;
            !ec && it != end; it.increment(ec)) {
         if (!it->is_regular_file(ec)) continue;
         const std::string ext = it->path().extension().string();
         if (ext == ".yml" || ext == ".yaml") files.push_back(it->path().string());
       }
       if (ec) return absl::UnavailableError(p + ": " + ec.message());
-      if (files.size() == before) return absl::NotFoundError(p + ": no rule files (*.yml, *.yaml) in this directory");
+      if (files.size() == before)
+        return absl::NotFoundError(p + ": no rule files (*.yml, *.yaml) in this directory");
     } else {
       files.push_back(p);
     }

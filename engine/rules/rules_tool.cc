@@ -23,9 +23,12 @@ bool ParseDouble(std::string_view s, double* out) {
 
 std::string_view DefaultFormat(Namespace ns) {
   switch (ns) {
-    case Namespace::kCloudTrail: return "cloudtrail";
-    case Namespace::kLinux: return "syslog";
-    case Namespace::kCredwatch: return "native";
+    case Namespace::kCloudTrail:
+      return "cloudtrail";
+    case Namespace::kLinux:
+      return "syslog";
+    case Namespace::kCredwatch:
+      return "native";
   }
   return "native";
 }
@@ -40,8 +43,8 @@ absl::Status BuildExampleEvent(const RuleSetData& data, Namespace ns, const Exam
   e.format = DefaultFormat(ns);
   auto bad = [&](const std::string& key, const ExampleValue& v, const std::string& what) {
     batch->PopBack();
-    return absl::InvalidArgumentError("line " + std::to_string(example.line) + ": field '" + key + "' = '" +
-                                      v.text + "': " + what);
+    return absl::InvalidArgumentError("line " + std::to_string(example.line) + ": field '" + key +
+                                      "' = '" + v.text + "': " + what);
   };
   for (const auto& [key, v] : example.fields) {
     if (v.kind == ExampleValue::Kind::kNull) continue;
@@ -88,7 +91,8 @@ absl::Status BuildExampleEvent(const RuleSetData& data, Namespace ns, const Exam
         if (auto a = ParseAction(t)) {
           e.action = *a;
         } else {
-          return bad(key, v, "not an action (login, logout, read, write, list, delete, copy, send)");
+          return bad(key, v,
+                     "not an action (login, logout, read, write, list, delete, copy, send)");
         }
         break;
       case FieldId::kOutcome:
@@ -98,16 +102,36 @@ absl::Status BuildExampleEvent(const RuleSetData& data, Namespace ns, const Exam
           return bad(key, v, "not an outcome (success, failure)");
         }
         break;
-      case FieldId::kCredential: e.credential = arena.Copy(t); break;
-      case FieldId::kTenant: e.tenant = arena.Copy(t); break;
-      case FieldId::kHost: e.host = arena.Copy(t); break;
-      case FieldId::kSession: e.session = arena.Copy(t); break;
-      case FieldId::kObject: e.object = arena.Copy(t); break;
-      case FieldId::kObjectTenant: e.object_tenant = arena.Copy(t); break;
-      case FieldId::kDstAccount: e.dst_account = arena.Copy(t); break;
-      case FieldId::kUserAgent: e.user_agent = arena.Copy(t); break;
-      case FieldId::kFormat: e.format = arena.Copy(t); break;
-      case FieldId::kSource: e.source = arena.Copy(t); break;
+      case FieldId::kCredential:
+        e.credential = arena.Copy(t);
+        break;
+      case FieldId::kTenant:
+        e.tenant = arena.Copy(t);
+        break;
+      case FieldId::kHost:
+        e.host = arena.Copy(t);
+        break;
+      case FieldId::kSession:
+        e.session = arena.Copy(t);
+        break;
+      case FieldId::kObject:
+        e.object = arena.Copy(t);
+        break;
+      case FieldId::kObjectTenant:
+        e.object_tenant = arena.Copy(t);
+        break;
+      case FieldId::kDstAccount:
+        e.dst_account = arena.Copy(t);
+        break;
+      case FieldId::kUserAgent:
+        e.user_agent = arena.Copy(t);
+        break;
+      case FieldId::kFormat:
+        e.format = arena.Copy(t);
+        break;
+      case FieldId::kSource:
+        e.source = arena.Copy(t);
+        break;
       case FieldId::kSrcIp:
       case FieldId::kDstIp: {
         auto ip = IpAddress::Parse(t);
@@ -124,7 +148,8 @@ absl::Status BuildExampleEvent(const RuleSetData& data, Namespace ns, const Exam
       case FieldId::kSrcInternal:
       case FieldId::kDstExternal:
         if (!need_bool(&b)) return bad(key, v, "not true or false");
-        (*id == FieldId::kSrcInternal ? e.src_internal : e.dst_external) = b ? Tri::kTrue : Tri::kFalse;
+        (*id == FieldId::kSrcInternal ? e.src_internal : e.dst_external) =
+            b ? Tri::kTrue : Tri::kFalse;
         break;
       case FieldId::kBytes:
       case FieldId::kRecords:
@@ -141,11 +166,11 @@ absl::Status BuildExampleEvent(const RuleSetData& data, Namespace ns, const Exam
           case FieldId::kProfileDstNew:
           case FieldId::kProfileTenantForeign:
             if (!need_bool(&b)) return bad(key, v, "not true or false");
-            (*id == FieldId::kProfileLearning   ? p.learning
-             : *id == FieldId::kProfileSrcNew   ? p.src_new
-             : *id == FieldId::kProfileHostNew  ? p.host_new
-             : *id == FieldId::kProfileDstNew   ? p.dst_new
-                                                : p.tenant_foreign) = b;
+            (*id == FieldId::kProfileLearning  ? p.learning
+             : *id == FieldId::kProfileSrcNew  ? p.src_new
+             : *id == FieldId::kProfileHostNew ? p.host_new
+             : *id == FieldId::kProfileDstNew  ? p.dst_new
+                                               : p.tenant_foreign) = b;
             break;
           case FieldId::kProfileIdleDays:
           case FieldId::kProfileReadRatio24h:
@@ -155,13 +180,27 @@ absl::Status BuildExampleEvent(const RuleSetData& data, Namespace ns, const Exam
           case FieldId::kProfileTenants24h:
           case FieldId::kProfileFailures10m:
             if (!need_int()) return bad(key, v, "not an integer");
-            (*id == FieldId::kProfileTenants24h ? p.tenants_24h : p.failures_10m) = static_cast<int32_t>(i);
+            (*id == FieldId::kProfileTenants24h ? p.tenants_24h : p.failures_10m) =
+                static_cast<int32_t>(i);
             break;
-          case FieldId::kProfileReadBytes1h: if (!need_int()) return bad(key, v, "not an integer"); p.read_bytes_1h = i; break;
-          case FieldId::kProfileReadBytes24h: if (!need_int()) return bad(key, v, "not an integer"); p.read_bytes_24h = i; break;
-          case FieldId::kProfileReadBytes7d: if (!need_int()) return bad(key, v, "not an integer"); p.read_bytes_7d = i; break;
-          case FieldId::kProfileReadBaseline24h: if (!need_int()) return bad(key, v, "not an integer"); p.read_baseline_24h = i; break;
-          default: break;
+          case FieldId::kProfileReadBytes1h:
+            if (!need_int()) return bad(key, v, "not an integer");
+            p.read_bytes_1h = i;
+            break;
+          case FieldId::kProfileReadBytes24h:
+            if (!need_int()) return bad(key, v, "not an integer");
+            p.read_bytes_24h = i;
+            break;
+          case FieldId::kProfileReadBytes7d:
+            if (!need_int()) return bad(key, v, "not an integer");
+            p.read_bytes_7d = i;
+            break;
+          case FieldId::kProfileReadBaseline24h:
+            if (!need_int()) return bad(key, v, "not an integer");
+            p.read_baseline_24h = i;
+            break;
+          default:
+            break;
         }
       }
     }
@@ -183,9 +222,14 @@ int RunRulesCheck(const std::vector<std::string>& paths, std::ostream& out, bool
   for (const FileReport& f : report.files) {
     const char* label = "OK         ";
     switch (f.result()) {
-      case FileReport::Result::kLoaded: break;
-      case FileReport::Result::kUnsupported: label = "UNSUPPORTED"; break;
-      case FileReport::Result::kError: label = "ERROR      "; break;
+      case FileReport::Result::kLoaded:
+        break;
+      case FileReport::Result::kUnsupported:
+        label = "UNSUPPORTED";
+        break;
+      case FileReport::Result::kError:
+        label = "ERROR      ";
+        break;
     }
     out << label << " " << f.path << " (" << f.rules_loaded << " loaded";
     if (f.rules_unsupported) out << ", " << f.rules_unsupported << " unsupported";
@@ -195,7 +239,8 @@ int RunRulesCheck(const std::vector<std::string>& paths, std::ostream& out, bool
   }
   for (const LoadMessage& m : report.general) out << m.ToString() << "\n";
   out << report.files.size() << " files: " << report.rules_loaded() << " rules loaded, "
-      << report.rules_unsupported() << " unsupported, " << report.rules_failed() << " with errors\n";
+      << report.rules_unsupported() << " unsupported, " << report.rules_failed()
+      << " with errors\n";
   if (report.rules_failed() > 0) return 1;
   return strict && report.rules_unsupported() > 0 ? 1 : 0;
 }
@@ -235,12 +280,14 @@ int RunRulesTest(const std::vector<std::string>& paths, std::ostream& out) {
       for (const Detection& d : detections) count += d.rule_id == info.id ? 1 : 0;
       const bool ok = error.empty() && (ex.expect < 0 ? count > 0 : count == ex.expect);
       (ok ? passed : failed)++;
-      out << (ok ? "PASS " : "FAIL ") << rx.file << ":" << ex.line << " rule '" << info.title << "': "
-          << ex.name;
+      out << (ok ? "PASS " : "FAIL ") << rx.file << ":" << ex.line << " rule '" << info.title
+          << "': " << ex.name;
       if (!error.empty()) {
         out << " (bad example event, " << error << ")";
       } else if (!ok) {
-        out << " (expected " << (ex.expect < 0 ? std::string("a match") : std::to_string(ex.expect) + " detection(s)")
+        out << " (expected "
+            << (ex.expect < 0 ? std::string("a match")
+                              : std::to_string(ex.expect) + " detection(s)")
             << ", got " << count << ")";
       }
       out << "\n";

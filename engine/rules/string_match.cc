@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace credwatch::rules::internal {
 
 std::string FoldCase(std::string_view s) {
@@ -29,6 +33,18 @@ bool EndsWithOp(std::string_view text, std::string_view pattern, bool cased) {
   return EqualsOp(text.substr(text.size() - pattern.size()), pattern, cased);
 }
 
+namespace {
+
+// pattern[1..] against text at `at`, folded.
+inline bool RestMatches(std::string_view text, size_t at, std::string_view pattern) {
+  for (size_t j = 1; j < pattern.size(); ++j) {
+    if (FoldChar(text[at + j]) != pattern[j]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool ContainsOp(std::string_view text, std::string_view pattern, bool cased) {
   if (pattern.empty()) return true;
   if (text.size() < pattern.size()) return false;
@@ -36,12 +52,26 @@ bool ContainsOp(std::string_view text, std::string_view pattern, bool cased) {
   const char first = pattern[0];
   const char first_upper = (first >= 'a' && first <= 'z') ? static_cast<char>(first - 32) : first;
   const size_t last_start = text.size() - pattern.size();
-  for (size_t i = 0; i <= last_start; ++i) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  // Sixteen candidate positions at a time for the first character.
+  const __m128i lower = _mm_set1_epi8(first);
+  const __m128i upper = _mm_set1_epi8(first_upper);
+  for (; i + 16 <= text.size() && i <= last_start; i += 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + i));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(chunk, lower), _mm_cmpeq_epi8(chunk, upper))));
+    while (mask != 0) {
+      const size_t at = i + static_cast<size_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      if (at > last_start) return false;
+      if (RestMatches(text, at, pattern)) return true;
+    }
+  }
+#endif
+  for (; i <= last_start; ++i) {
     const char c = text[i];
-    if (c != first && c != first_upper) continue;
-    size_t j = 1;
-    while (j < pattern.size() && FoldChar(text[i + j]) == pattern[j]) ++j;
-    if (j == pattern.size()) return true;
+    if ((c == first || c == first_upper) && RestMatches(text, i, pattern)) return true;
   }
   return false;
 }

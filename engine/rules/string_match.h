@@ -58,7 +58,7 @@ class Glob {
   bool empty() const { return kinds_.empty(); }
 
  private:
-  std::string chars_;          // folded unless cased_
+  std::string chars_;           // folded unless cased_
   std::vector<uint8_t> kinds_;  // PatternChar::Kind per position
   bool cased_ = false;
 };

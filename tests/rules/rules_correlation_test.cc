@@ -50,7 +50,9 @@ detection:
   condition: sel
 )";
 
-std::string With(const std::string& correlations) { return std::string(kBase) + "---\n" + correlations; }
+std::string With(const std::string& correlations) {
+  return std::string(kBase) + "---\n" + correlations;
+}
 
 class CorrelationTest : public ::testing::Test {
  protected:
@@ -62,13 +64,15 @@ class CorrelationTest : public ::testing::Test {
     e.credential = f_.S(who);
     return e;
   }
-  Event Read(int64_t t_sec, std::string_view who, std::string_view object_tenant = "", int64_t bytes = -1) {
+  Event Read(int64_t t_sec, std::string_view who, std::string_view object_tenant = "",
+             int64_t bytes = -1) {
     Event e = f_.Native(t_sec);
     e.kind = Kind::kAccess;
     e.action = Action::kRead;
     e.credential = f_.S(who);
     e.object_tenant = f_.S(object_tenant);
-    if (!object_tenant.empty()) e.object = f_.S(std::string("/data/") + std::string(object_tenant) + "/f.csv");
+    if (!object_tenant.empty())
+      e.object = f_.S(std::string("/data/") + std::string(object_tenant) + "/f.csv");
     e.bytes = bytes;
     return e;
   }
@@ -91,7 +95,8 @@ correlation:
 )"));
   ASSERT_TRUE(set);
   // Three failures within 59 s: fires on the third, in event time.
-  auto d = RunEvents(set, {Login(0, "alice", false), Login(30, "alice", false), Login(59, "alice", false)});
+  auto d = RunEvents(
+      set, {Login(0, "alice", false), Login(30, "alice", false), Login(59, "alice", false)});
   ASSERT_EQ(CountRule(d, "brute"), 1);
   EXPECT_EQ(d.back().time_ns, testing::kT0 + 59 * kNsPerSecond);
   EXPECT_EQ(d.back().group_key, "alice");
@@ -101,16 +106,18 @@ correlation:
   // The base rule is referenced with generate: false, so it emits nothing.
   EXPECT_EQ(CountRule(d, "failed-login"), 0);
   // Spread over 61 s: the first has left the window.
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "alice", false), Login(30, "alice", false), Login(61, "alice", false)}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "alice", false), Login(30, "alice", false),
+                                      Login(61, "alice", false)}),
                       "brute"),
             0);
   // Exactly one timespan apart still counts (the window is inclusive).
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "alice", false), Login(30, "alice", false), Login(60, "alice", false)}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "alice", false), Login(30, "alice", false),
+                                      Login(60, "alice", false)}),
                       "brute"),
             1);
   // Other credentials and successes do not count.
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "alice", false), Login(1, "bob", false), Login(2, "alice", true),
-                                Login(3, "alice", false)}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "alice", false), Login(1, "bob", false),
+                                      Login(2, "alice", true), Login(3, "alice", false)}),
                       "brute"),
             0);
 }
@@ -133,9 +140,15 @@ correlation: {type: event_count, rules: [failed_login], group-by: [credential], 
 )"));
   ASSERT_TRUE(set);
   // Arrival order 50, 10, 30: all inside one minute of event time.
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(50, "a", false), Login(10, "a", false), Login(30, "a", false)}), "brute"), 1);
+  EXPECT_EQ(CountRule(RunEvents(set, {Login(50, "a", false), Login(10, "a", false),
+                                      Login(30, "a", false)}),
+                      "brute"),
+            1);
   // Arrival 100, then 10 and 30 (more than a minute before the newest).
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(100, "a", false), Login(10, "a", false), Login(30, "a", false)}), "brute"), 0);
+  EXPECT_EQ(CountRule(RunEvents(set, {Login(100, "a", false), Login(10, "a", false),
+                                      Login(30, "a", false)}),
+                      "brute"),
+            0);
 }
 
 TEST_F(CorrelationTest, GenerateTrueAlsoEmitsTheBaseRule) {
@@ -197,18 +210,23 @@ correlation:
   condition: {field: object.tenant, gte: 3}
 )"));
   ASSERT_TRUE(set);
-  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(10, "a", "h2"), Read(20, "a", "h1"), Read(30, "a", "h3")}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(10, "a", "h2"), Read(20, "a", "h1"),
+                                      Read(30, "a", "h3")}),
                       "cross-tenant"),
             1);
-  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(10, "a", "h2"), Read(20, "a", "h1"), Read(30, "a", "h2")}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(10, "a", "h2"), Read(20, "a", "h1"),
+                                      Read(30, "a", "h2")}),
                       "cross-tenant"),
             0);
   // h1 at 0 has expired when h3 comes at 61 min.
-  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(30 * kMin, "a", "h2"), Read(61 * kMin, "a", "h3")}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(30 * kMin, "a", "h2"),
+                                      Read(61 * kMin, "a", "h3")}),
                       "cross-tenant"),
             0);
   // Events without the field are not counted.
-  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(1, "a", ""), Read(2, "a", "h2")}), "cross-tenant"), 0);
+  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1"), Read(1, "a", ""), Read(2, "a", "h2")}),
+                      "cross-tenant"),
+            0);
 }
 
 TEST_F(CorrelationTest, ValueSumBytes) {
@@ -222,12 +240,14 @@ correlation:
   condition: {field: bytes, gt: 1000}
 )"));
   ASSERT_TRUE(set);
-  auto d = RunEvents(set, {Read(0, "a", "h1", 400), Read(60, "a", "h2", 400), Read(120, "a", "h1", 300)});
+  auto d = RunEvents(
+      set, {Read(0, "a", "h1", 400), Read(60, "a", "h2", 400), Read(120, "a", "h1", 300)});
   ASSERT_EQ(CountRule(d, "volume"), 1);
   EXPECT_EQ(d[0].blast.bytes, 1100);
   EXPECT_EQ(d[0].blast.tenants, (std::vector<std::string>{"h1", "h2"}));
   EXPECT_EQ(d[0].evidences.size(), 3u);
-  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1", 400), Read(60, "a", "h2", 400), Read(2 * kHour, "a", "h1", 300)}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1", 400), Read(60, "a", "h2", 400),
+                                      Read(2 * kHour, "a", "h1", 300)}),
                       "volume"),
             0);
   EXPECT_EQ(CountRule(RunEvents(set, {Read(0, "a", "h1", 1000)}), "volume"), 0);  // gt, not gte
@@ -306,9 +326,13 @@ correlation:
   ASSERT_TRUE(set);
   EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "a", false), Login(60, "a", true)}), "ordered"), 1);
   EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "a", true), Login(60, "a", false)}), "ordered"), 0);
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "a", false), Login(11 * kMin, "a", true)}), "ordered"), 0);
+  EXPECT_EQ(
+      CountRule(RunEvents(set, {Login(0, "a", false), Login(11 * kMin, "a", true)}), "ordered"), 0);
   // A success, then failure, then success: the second pair counts.
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "a", true), Login(10, "a", false), Login(20, "a", true)}), "ordered"), 1);
+  EXPECT_EQ(
+      CountRule(RunEvents(set, {Login(0, "a", true), Login(10, "a", false), Login(20, "a", true)}),
+                "ordered"),
+      1);
 }
 
 TEST_F(CorrelationTest, AliasesJoinDifferentFields) {
@@ -377,8 +401,8 @@ correlation:
   EXPECT_EQ(top.last_seen_ns, testing::kT0 + 30 * kNsPerSecond);
   EXPECT_EQ(top.evidences.size(), 4u);  // three failures (via the inner one) and the success
   // Success before the brute force completes: nothing.
-  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "a", false), Login(10, "a", true), Login(20, "a", false),
-                                Login(30, "a", false)}),
+  EXPECT_EQ(CountRule(RunEvents(set, {Login(0, "a", false), Login(10, "a", true),
+                                      Login(20, "a", false), Login(30, "a", false)}),
                       "brute-success"),
             0);
   // With emit_all (rules test) the inner correlation shows too.
@@ -419,7 +443,8 @@ correlation: {type: value_count, rules: read, group-by: credential, timespan: 1h
   ASSERT_TRUE(set);
   std::vector<Event> events;
   for (int i = 0; i < 200; ++i) {
-    events.push_back(Read(i * 37, "user" + std::to_string(i % 13), "h" + std::to_string(i % 7), 100 + i));
+    events.push_back(
+        Read(i * 37, "user" + std::to_string(i % 13), "h" + std::to_string(i % 7), 100 + i));
   }
   auto a = RunEvents(set, events);
   auto b = RunEvents(set, events);

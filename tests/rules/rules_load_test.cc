@@ -11,8 +11,8 @@
 namespace credwatch::rules {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FirstMessage;
+using ::testing::HasSubstr;
 using testing::ReportOf;
 using testing::RuleText;
 
@@ -28,7 +28,8 @@ LoadMessage Only(const LoadReport& r) {
 }
 
 TEST(RulesLoadTest, YamlSyntaxErrorHasLineAndColumn) {
-  const LoadMessage m = Only(ReportOf("title: x\nlogsource:\n  product: credwatch\ndetection: [unclosed\n"));
+  const LoadMessage m =
+      Only(ReportOf("title: x\nlogsource:\n  product: credwatch\ndetection: [unclosed\n"));
   EXPECT_EQ(m.kind, LoadMessage::Kind::kError);
   EXPECT_EQ(m.file, "test.yml");
   EXPECT_GE(m.line, 4);
@@ -42,7 +43,8 @@ TEST(RulesLoadTest, UnknownModifier) {
   EXPECT_EQ(m.column, 5);
   EXPECT_THAT(m.text, HasSubstr("unknown value modifier 'contians'"));
   EXPECT_THAT(m.text, HasSubstr("supported: contains"));
-  EXPECT_THAT(m.ToString(), HasSubstr("test.yml:8:5: error: rule 'test rule r1': unknown value modifier"));
+  EXPECT_THAT(m.ToString(),
+              HasSubstr("test.yml:8:5: error: rule 'test rule r1': unknown value modifier"));
 }
 
 TEST(RulesLoadTest, UnknownCredwatchField) {
@@ -54,7 +56,8 @@ TEST(RulesLoadTest, UnknownCredwatchField) {
 }
 
 TEST(RulesLoadTest, ConditionErrors) {
-  LoadMessage m = Only(ReportOf(RuleText("selection:\n  credential: x\ncondition: selection and not filter")));
+  LoadMessage m =
+      Only(ReportOf(RuleText("selection:\n  credential: x\ncondition: selection and not filter")));
   EXPECT_EQ(m.line, 9);
   EXPECT_EQ(m.column, 32);  // where 'filter' starts
   EXPECT_THAT(m.text, HasSubstr("'filter', which is not a search identifier"));
@@ -77,19 +80,22 @@ TEST(RulesLoadTest, ConditionErrors) {
 }
 
 TEST(RulesLoadTest, ObsoleteAggregationIsUnsupported) {
-  const LoadMessage m = Only(ReportOf(RuleText("sel:\n  credential: x\ncondition: sel | count() > 5")));
+  const LoadMessage m =
+      Only(ReportOf(RuleText("sel:\n  credential: x\ncondition: sel | count() > 5")));
   EXPECT_EQ(m.kind, LoadMessage::Kind::kUnsupported);
   EXPECT_THAT(m.text, HasSubstr("write a correlation rule"));
 }
 
 TEST(RulesLoadTest, MetadataErrors) {
-  LoadMessage m = Only(ReportOf("logsource: {product: credwatch}\ndetection: {sel: {credential: x}, condition: sel}\n"));
+  LoadMessage m = Only(ReportOf(
+      "logsource: {product: credwatch}\ndetection: {sel: {credential: x}, condition: sel}\n"));
   EXPECT_THAT(m.text, HasSubstr("no 'title'"));
   std::string severe = RuleText("sel:\n  credential: x\ncondition: sel");
   severe.replace(severe.find("level: high"), 11, "level: severe");
   m = Only(ReportOf(severe));
   EXPECT_EQ(m.line, 3);
-  EXPECT_THAT(m.text, HasSubstr("level 'severe' is not one of informational, low, medium, high, critical"));
+  EXPECT_THAT(m.text,
+              HasSubstr("level 'severe' is not one of informational, low, medium, high, critical"));
   m = Only(ReportOf("title: x\ndetection: {sel: {credential: x}, condition: sel}\n"));
   EXPECT_THAT(m.text, HasSubstr("no 'logsource'"));
   m = Only(ReportOf("title: x\nlogsource: {product: credwatch}\n"));
@@ -108,7 +114,8 @@ TEST(RulesLoadTest, ValueErrors) {
   m = Only(ReportOf(RuleText("sel:\n  credential|gt: 5\ncondition: sel")));
   EXPECT_THAT(m.text, HasSubstr("'credential' is not a number"));
   m = Only(ReportOf(RuleText("sel:\n  action: reed\ncondition: sel")));
-  EXPECT_THAT(m.text, HasSubstr("'reed' is not a value of 'action'; it is one of login, logout, read"));
+  EXPECT_THAT(m.text,
+              HasSubstr("'reed' is not a value of 'action'; it is one of login, logout, read"));
   m = Only(ReportOf(RuleText("sel:\n  src.internal: maybe\ncondition: sel")));
   EXPECT_THAT(m.text, HasSubstr("is true or false"));
   m = Only(ReportOf(RuleText("sel:\n  credential|contains|startswith: x\ncondition: sel")));
@@ -127,13 +134,16 @@ TEST(RulesLoadTest, ValueErrors) {
 }
 
 TEST(RulesLoadTest, UnsupportedLogSourcesAndKeywords) {
-  LoadMessage m = Only(ReportOf(RuleText("sel:\n  EventID: 4624\ncondition: sel", "product: windows\nservice: security")));
+  LoadMessage m = Only(ReportOf(
+      RuleText("sel:\n  EventID: 4624\ncondition: sel", "product: windows\nservice: security")));
   EXPECT_EQ(m.kind, LoadMessage::Kind::kUnsupported);
   EXPECT_THAT(m.text, HasSubstr("product: windows is not a credwatch log source"));
-  m = Only(ReportOf(RuleText("sel:\n  Image: x\ncondition: sel", "product: linux\ncategory: process_creation")));
+  m = Only(ReportOf(
+      RuleText("sel:\n  Image: x\ncondition: sel", "product: linux\ncategory: process_creation")));
   EXPECT_EQ(m.kind, LoadMessage::Kind::kUnsupported);
   EXPECT_THAT(m.text, HasSubstr("category: process_creation"));
-  m = Only(ReportOf(RuleText("keywords:\n  - evil\ncondition: keywords", "product: aws\nservice: cloudtrail")));
+  m = Only(ReportOf(
+      RuleText("keywords:\n  - evil\ncondition: keywords", "product: aws\nservice: cloudtrail")));
   EXPECT_EQ(m.kind, LoadMessage::Kind::kUnsupported);
   EXPECT_THAT(m.text, HasSubstr("keyword search over whole CloudTrail records"));
   m = Only(ReportOf(RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "r1") +
@@ -142,8 +152,9 @@ TEST(RulesLoadTest, UnsupportedLogSourcesAndKeywords) {
 }
 
 TEST(RulesLoadTest, UnsupportedRulesAreSkippedUnlessAskedToFail) {
-  const std::string text = RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "good") + "---\n" +
-                           RuleText("sel:\n  EventID: 1\ncondition: sel", "product: windows", "win");
+  const std::string text =
+      RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "good") + "---\n" +
+      RuleText("sel:\n  EventID: 1\ncondition: sel", "product: windows", "win");
   LoadReport report;
   auto set = CompileRuleSet({{"pack.yml", text}}, LoadOptions{}, &report);
   ASSERT_TRUE(set.ok()) << set.status();
@@ -155,16 +166,20 @@ TEST(RulesLoadTest, UnsupportedRulesAreSkippedUnlessAskedToFail) {
   strict.fail_on_unsupported = true;
   auto failed = CompileRuleSet({{"pack.yml", text}}, strict, &report);
   ASSERT_FALSE(failed.ok());
-  EXPECT_THAT(std::string(failed.status().message()), HasSubstr("pack.yml:15: unsupported: rule 'test rule win': logsource product: windows"));
+  EXPECT_THAT(
+      std::string(failed.status().message()),
+      HasSubstr("pack.yml:15: unsupported: rule 'test rule win': logsource product: windows"));
 }
 
 TEST(RulesLoadTest, ErrorsFailTheLoadWithFileAndLine) {
-  const std::string text = RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "good") + "---\n" +
-                           RuleText("sel:\n  credential|bogus: x\ncondition: sel", "product: credwatch", "bad");
+  const std::string text =
+      RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "good") + "---\n" +
+      RuleText("sel:\n  credential|bogus: x\ncondition: sel", "product: credwatch", "bad");
   LoadReport report;
   auto set = CompileRuleSet({{"rules/pack.yml", text}}, LoadOptions{}, &report);
   ASSERT_FALSE(set.ok());
-  EXPECT_THAT(std::string(set.status().message()), HasSubstr("rules/pack.yml:18:5: error: rule 'test rule bad'"));
+  EXPECT_THAT(std::string(set.status().message()),
+              HasSubstr("rules/pack.yml:18:5: error: rule 'test rule bad'"));
   EXPECT_EQ(report.files[0].result(), FileReport::Result::kError);
   LoadOptions lenient;
   lenient.fail_on_error = false;
@@ -175,7 +190,8 @@ TEST(RulesLoadTest, ErrorsFailTheLoadWithFileAndLine) {
 }
 
 TEST(RulesLoadTest, DuplicateIdsAcrossFiles) {
-  const std::string a = RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "same");
+  const std::string a =
+      RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "same");
   LoadReport report;
   LoadOptions lenient;
   lenient.fail_on_error = false;
@@ -184,7 +200,8 @@ TEST(RulesLoadTest, DuplicateIdsAcrossFiles) {
   EXPECT_TRUE(report.files[0].messages.empty());
   ASSERT_EQ(report.files[1].messages.size(), 1u);
   EXPECT_EQ(report.files[1].messages[0].line, 2);
-  EXPECT_THAT(report.files[1].messages[0].text, HasSubstr("duplicate id 'same': also used by rule 'test rule same' at a.yml:1"));
+  EXPECT_THAT(report.files[1].messages[0].text,
+              HasSubstr("duplicate id 'same': also used by rule 'test rule same' at a.yml:1"));
 }
 
 constexpr const char* kBase = R"(title: Failed login
@@ -202,56 +219,78 @@ TEST(RulesLoadTest, CorrelationErrors) {
     const LoadReport r = ReportOf(std::string(kBase) + corr);
     return FirstMessage(r);
   };
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: nope, group-by: credential, timespan: 1h, condition: {gte: 2}}\n"),
-              HasSubstr("test.yml:10: error: rule 'c': the correlation references 'nope', which no loaded rule has"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: credential, timespan: 1 hour, condition: {gte: 2}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: nope, group-by: credential, "
+                  "timespan: 1h, condition: {gte: 2}}\n"),
+              HasSubstr("test.yml:10: error: rule 'c': the correlation references 'nope', which no "
+                        "loaded rule has"));
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: "
+                  "credential, timespan: 1 hour, condition: {gte: 2}}\n"),
               HasSubstr("'timespan' must be a number and a unit"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: credential, timespan: 1h}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: "
+                  "credential, timespan: 1h}\n"),
               HasSubstr("needs a 'condition' with a bound"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: value_count, rules: failed_login, group-by: credential, timespan: 1h, condition: {gte: 2}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: value_count, rules: failed_login, group-by: "
+                  "credential, timespan: 1h, condition: {gte: 2}}\n"),
               HasSubstr("value_count needs 'field' in its condition"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: user, timespan: 1h, condition: {gte: 2}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: user, "
+                  "timespan: 1h, condition: {gte: 2}}\n"),
               HasSubstr("unknown field 'user'"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: who, timespan: 1h, condition: {gte: 2},"
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: who, "
+                  "timespan: 1h, condition: {gte: 2},"
                   " aliases: {who: {other_rule: credential}}}\n"),
               HasSubstr("alias 'who' names no field for rule 'failed_login'"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: value_avg, rules: failed_login, group-by: credential, timespan: 1h, condition: {field: bytes, gt: 2}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: value_avg, rules: failed_login, group-by: "
+                  "credential, timespan: 1h, condition: {field: bytes, gt: 2}}\n"),
               HasSubstr("unsupported: rule 'c': correlation type value_avg is not supported"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: sequence, rules: failed_login, group-by: credential, timespan: 1h}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: sequence, rules: failed_login, group-by: "
+                  "credential, timespan: 1h}\n"),
               HasSubstr("correlation type 'sequence' is not one of"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: credential, timespan: 1h, condition: {most: 2}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: "
+                  "credential, timespan: 1h, condition: {most: 2}}\n"),
               HasSubstr("unknown condition key 'most'"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: credential, timespan: 60d, condition: {gte: 2}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: event_count, rules: failed_login, group-by: "
+                  "credential, timespan: 60d, condition: {gte: 2}}\n"),
               HasSubstr("longer than the limit of 31 days"));
-  EXPECT_THAT(msg("title: c\ncorrelation: {type: value_count, rules: failed_login, group-by: credential, timespan: 1h, condition: {field: src.ip, gte: 20000}}\n"),
+  EXPECT_THAT(msg("title: c\ncorrelation: {type: value_count, rules: failed_login, group-by: "
+                  "credential, timespan: 1h, condition: {field: src.ip, gte: 20000}}\n"),
               HasSubstr("over the limit of 10000"));
 }
 
 TEST(RulesLoadTest, CorrelationCyclesAndChains) {
   const std::string cycle = std::string(kBase) +
-                            "title: a\nname: a\ncorrelation: {type: temporal, rules: [b, failed_login], group-by: credential, timespan: 1h}\n"
+                            "title: a\nname: a\ncorrelation: {type: temporal, rules: [b, "
+                            "failed_login], group-by: credential, timespan: 1h}\n"
                             "---\n"
-                            "title: b\nname: b\ncorrelation: {type: temporal, rules: [a, failed_login], group-by: credential, timespan: 1h}\n";
+                            "title: b\nname: b\ncorrelation: {type: temporal, rules: [a, "
+                            "failed_login], group-by: credential, timespan: 1h}\n";
   EXPECT_THAT(ReportOf(cycle).ToString(), HasSubstr("correlation cycle: a -> b -> a"));
   // An outer correlation can group only by what the inner one groups by.
-  const std::string chain = std::string(kBase) +
-                            "title: outer\ncorrelation: {type: event_count, rules: inner, group-by: src.ip, timespan: 1h, condition: {gte: 2}}\n"
-                            "---\n"
-                            "title: inner\nname: inner\ncorrelation: {type: event_count, rules: failed_login, group-by: credential, timespan: 1h, condition: {gte: 2}}\n";
+  const std::string chain =
+      std::string(kBase) +
+      "title: outer\ncorrelation: {type: event_count, rules: inner, group-by: src.ip, timespan: "
+      "1h, condition: {gte: 2}}\n"
+      "---\n"
+      "title: inner\nname: inner\ncorrelation: {type: event_count, rules: failed_login, group-by: "
+      "credential, timespan: 1h, condition: {gte: 2}}\n";
   EXPECT_THAT(ReportOf(chain).ToString(),
-              HasSubstr("'src.ip' is not a group-by field of the correlation 'inner' (its group-by: credential)"));
+              HasSubstr("'src.ip' is not a group-by field of the correlation 'inner' (its "
+                        "group-by: credential)"));
   // A correlation of an unsupported rule is unsupported, and says why.
   const std::string unsupported =
-      RuleText("sel:\n  EventID: 4625\ncondition: sel", "product: windows", "win") + "name: win_fail\n---\n" +
-      "title: c\ncorrelation: {type: event_count, rules: win_fail, group-by: User, timespan: 1h, condition: {gte: 2}}\n";
+      RuleText("sel:\n  EventID: 4625\ncondition: sel", "product: windows", "win") +
+      "name: win_fail\n---\n" +
+      "title: c\ncorrelation: {type: event_count, rules: win_fail, group-by: User, timespan: 1h, "
+      "condition: {gte: 2}}\n";
   const LoadReport r = ReportOf(unsupported);
   EXPECT_EQ(r.rules_unsupported(), 2);
-  EXPECT_THAT(r.ToString(), HasSubstr("references 'win_fail', which is unsupported: logsource product: windows"));
+  EXPECT_THAT(r.ToString(),
+              HasSubstr("references 'win_fail', which is unsupported: logsource product: windows"));
 }
 
 TEST(RulesLoadTest, ExampleSectionErrors) {
-  const std::string bad = RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "r1") +
-                          "x-credwatch-tests:\n  - name: t\n    events: [{credential: x}]\n    expect: maybe\n";
+  const std::string bad =
+      RuleText("sel:\n  credential: x\ncondition: sel", "product: credwatch", "r1") +
+      "x-credwatch-tests:\n  - name: t\n    events: [{credential: x}]\n    expect: maybe\n";
   const LoadMessage m = Only(ReportOf(bad));
   EXPECT_EQ(m.line, 13);
   EXPECT_THAT(m.text, HasSubstr("'expect' must be match, no-match or a number"));
@@ -260,15 +299,19 @@ TEST(RulesLoadTest, ExampleSectionErrors) {
 TEST(RulesLoadTest, PathsAndDirectories) {
   auto missing = LoadRuleSet({"/nonexistent/rules"});
   ASSERT_FALSE(missing.ok());
-  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/rules: no such file or directory"));
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "credwatch_rules_load_test";
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("/nonexistent/rules: no such file or directory"));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / "credwatch_rules_load_test";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir / "sub");
   auto empty = LoadRuleSet({dir.string()});
   ASSERT_FALSE(empty.ok());
   EXPECT_THAT(std::string(empty.status().message()), HasSubstr("no rule files"));
-  std::ofstream(dir / "sub" / "b.yml") << RuleText("sel:\n  credential: b\ncondition: sel", "product: credwatch", "b");
-  std::ofstream(dir / "a.yaml") << RuleText("sel:\n  credential: a\ncondition: sel", "product: credwatch", "a");
+  std::ofstream(dir / "sub" / "b.yml")
+      << RuleText("sel:\n  credential: b\ncondition: sel", "product: credwatch", "b");
+  std::ofstream(dir / "a.yaml") << RuleText("sel:\n  credential: a\ncondition: sel",
+                                            "product: credwatch", "a");
   std::ofstream(dir / "notes.txt") << "not a rule";
   LoadReport report;
   auto set = LoadRuleSet({dir.string()}, LoadOptions{}, &report);
@@ -283,7 +326,8 @@ TEST(RulesLoadTest, PathsAndDirectories) {
 TEST(RulesLoadTest, RuleInfo) {
   const std::string text =
       std::string(kBase) +
-      "title: Brute\nid: brute\nlevel: high\ncorrelation: {type: event_count, rules: failed_login, group-by: credential, timespan: 1h, condition: {gte: 5}}\n";
+      "title: Brute\nid: brute\nlevel: high\ncorrelation: {type: event_count, rules: failed_login, "
+      "group-by: credential, timespan: 1h, condition: {gte: 5}}\n";
   auto set = CompileRuleSet({{"x.yml", text}});
   ASSERT_TRUE(set.ok()) << set.status();
   const auto& rules = (*set)->rules();

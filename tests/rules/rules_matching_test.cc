@@ -1,5 +1,6 @@
 // Single-event matching: value modifiers, wildcards and case, types, null and
 // exists, keywords, and the condition operators.
+#include <algorithm>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -15,8 +16,8 @@ using testing::RuleText;
 class MatchingTest : public ::testing::Test {
  protected:
   // Whether the rule `r1` built from `detection` fires on `e`.
-  bool Fires(std::string_view detection, const Event& e, std::string_view logsource = "product: credwatch",
-             LoadOptions options = {}) {
+  bool Fires(std::string_view detection, const Event& e,
+             std::string_view logsource = "product: credwatch", LoadOptions options = {}) {
     auto set = MustCompile(RuleText(detection, logsource), options);
     if (!set) return false;
     return testing::CountRule(testing::RunEvents(set, {e}), "r1") == 1;
@@ -78,6 +79,26 @@ TEST_F(MatchingTest, ContainsStartsWithEndsWith) {
   EXPECT_TRUE(Fires("sel:\n  credential|contains: 'a*1'\ncondition: sel", User("xxadmin1yy")));
 }
 
+TEST_F(MatchingTest, ContainsOnLongValuesAtEveryPosition) {
+  // Long values take the 16-byte scan; the needle may sit anywhere.
+  const std::string needle = "ExfilTarget";
+  for (size_t pos = 0; pos <= 70; pos += 7) {
+    std::string text(80, 'x');
+    text.replace(pos, needle.size(), pos % 2 ? "EXFILTARGET" : "exfiltarget");
+    Event e = f_.Native();
+    e.object = f_.S(text.substr(0, std::max(pos + needle.size(), size_t{20})));
+    EXPECT_TRUE(Fires("sel:\n  object|contains: " + needle + "\ncondition: sel", e)) << pos;
+    Event miss = f_.Native();
+    std::string broken = text;
+    broken[pos + 5] = '_';
+    miss.object = f_.S(broken);
+    EXPECT_FALSE(Fires("sel:\n  object|contains: " + needle + "\ncondition: sel", miss)) << pos;
+  }
+  Event e = f_.Native();
+  e.object = f_.S(std::string(40, 'e') + "xfil");  // first letter everywhere, match only at the end
+  EXPECT_TRUE(Fires("sel:\n  object|contains: exfil\ncondition: sel", e));
+}
+
 TEST_F(MatchingTest, ListIsOrAndAllModifierIsAnd) {
   const char* any = "sel:\n  credential|contains:\n    - root\n    - admin\ncondition: sel";
   EXPECT_TRUE(Fires(any, User("sysadmin")));
@@ -131,7 +152,10 @@ TEST_F(MatchingTest, RegexLiteralPrefilterNeverChangesTheAnswer) {
       {"'a(?:b|cd)e'", "abe", true},
       {"'a\\.b+c'", "a.bbbc", true},
       {"'a\\.b+c'", "axbc", false},
-      {"'(?i)kelvin'", "\xE2\x84\xAA" "elvin", true},  // U+212A KELVIN SIGN
+      {"'(?i)kelvin'",
+       "\xE2\x84\xAA"
+       "elvin",
+       true},  // U+212A KELVIN SIGN
       {"'(?i)ADMIN'", "sysadmin", true},
       {"'^adm[0-9]{2,3}$'", "adm123", true},
       {"'(a|b)|c'", "c", true},
@@ -148,14 +172,16 @@ TEST_F(MatchingTest, CidrOnIpFields) {
   f_.SetSrcIp(e, "10.20.30.40");
   EXPECT_TRUE(Fires("sel:\n  src.ip|cidr: 10.0.0.0/8\ncondition: sel", e));
   EXPECT_FALSE(Fires("sel:\n  src.ip|cidr: 192.168.0.0/16\ncondition: sel", e));
-  EXPECT_TRUE(Fires("sel:\n  src.ip|cidr:\n    - 192.168.0.0/16\n    - 10.20.0.0/16\ncondition: sel", e));
+  EXPECT_TRUE(
+      Fires("sel:\n  src.ip|cidr:\n    - 192.168.0.0/16\n    - 10.20.0.0/16\ncondition: sel", e));
   EXPECT_TRUE(Fires("sel:\n  src.ip: 10.20.30.40\ncondition: sel", e));
   EXPECT_FALSE(Fires("sel:\n  src.ip: 10.20.30.41\ncondition: sel", e));
   Event v6 = f_.Native();
   f_.SetSrcIp(v6, "2001:db8::7");
   EXPECT_TRUE(Fires("sel:\n  src.ip|cidr: '2001:db8::/32'\ncondition: sel", v6));
   EXPECT_FALSE(Fires("sel:\n  src.ip|cidr: 10.0.0.0/8\ncondition: sel", v6));
-  EXPECT_TRUE(Fires("sel:\n  src.ip: '2001:DB8:0::7'\ncondition: sel", v6));  // same address, other spelling
+  EXPECT_TRUE(Fires("sel:\n  src.ip: '2001:DB8:0::7'\ncondition: sel",
+                    v6));  // same address, other spelling
 }
 
 TEST_F(MatchingTest, NumericComparisons) {
@@ -209,9 +235,13 @@ TEST_F(MatchingTest, ProfileFieldsNeedAProfile) {
   EXPECT_FALSE(Fires("sel:\n  profile.src_new: true\ncondition: sel", e));
   e.profile.valid = true;
   e.profile.src_new = true;
-  EXPECT_TRUE(Fires("sel:\n  action: login\n  profile.src_new: true\n  profile.learning: false\ncondition: sel", e));
+  EXPECT_TRUE(Fires(
+      "sel:\n  action: login\n  profile.src_new: true\n  profile.learning: false\ncondition: sel",
+      e));
   e.profile.learning = true;
-  EXPECT_FALSE(Fires("sel:\n  action: login\n  profile.src_new: true\n  profile.learning: false\ncondition: sel", e));
+  EXPECT_FALSE(Fires(
+      "sel:\n  action: login\n  profile.src_new: true\n  profile.learning: false\ncondition: sel",
+      e));
 }
 
 TEST_F(MatchingTest, NullMeansAbsentAndExists) {
@@ -221,11 +251,13 @@ TEST_F(MatchingTest, NullMeansAbsentAndExists) {
   EXPECT_TRUE(Fires("sel:\n  credential|exists: true\ncondition: sel", e));
   EXPECT_FALSE(Fires("sel:\n  tenant|exists: true\ncondition: sel", e));
   EXPECT_TRUE(Fires("sel:\n  tenant|exists: false\ncondition: sel", e));
-  EXPECT_TRUE(Fires("sel:\n  credential: alice\nfilter:\n  tenant: null\ncondition: sel and filter", e));
+  EXPECT_TRUE(
+      Fires("sel:\n  credential: alice\nfilter:\n  tenant: null\ncondition: sel and filter", e));
 }
 
 TEST_F(MatchingTest, EmptyStringIsNotNull) {
-  auto set = MustCompile(RuleText("sel:\n  errorCode: ''\ncondition: sel", "product: aws\nservice: cloudtrail"));
+  auto set = MustCompile(
+      RuleText("sel:\n  errorCode: ''\ncondition: sel", "product: aws\nservice: cloudtrail"));
   ASSERT_TRUE(set);
   Event e = f_.CloudTrail();
   f_.Extra(e, *set, Namespace::kCloudTrail, "errorCode", "");
@@ -280,7 +312,9 @@ TEST_F(MatchingTest, Windash) {
   a.object = f_.S("powershell /enc abc");
   EXPECT_TRUE(Fires(rule, a));
   Event b = f_.Native();
-  b.object = f_.S("powershell \xE2\x80\x93" "enc abc");
+  b.object = f_.S(
+      "powershell \xE2\x80\x93"
+      "enc abc");
   EXPECT_TRUE(Fires(rule, b));
   Event c = f_.Native();
   c.object = f_.S("powershell enc abc");
@@ -292,9 +326,11 @@ TEST_F(MatchingTest, ExpandPlaceholders) {
   options.placeholders["Servers"] = {"srv-*", "db-01"};
   Event e = f_.Native();
   e.host = f_.S("SRV-17");
-  EXPECT_TRUE(Fires("sel:\n  host|expand: '%Servers%'\ncondition: sel", e, "product: credwatch", options));
+  EXPECT_TRUE(
+      Fires("sel:\n  host|expand: '%Servers%'\ncondition: sel", e, "product: credwatch", options));
   e.host = f_.S("web-1");
-  EXPECT_FALSE(Fires("sel:\n  host|expand: '%Servers%'\ncondition: sel", e, "product: credwatch", options));
+  EXPECT_FALSE(
+      Fires("sel:\n  host|expand: '%Servers%'\ncondition: sel", e, "product: credwatch", options));
 }
 
 TEST_F(MatchingTest, TimeParts) {
@@ -335,11 +371,12 @@ TEST_F(MatchingTest, ConditionOperatorsAndPrecedence) {
 TEST_F(MatchingTest, OneOfAllOfThem) {
   Event e = User("alice");
   const std::string sels =
-      "sel_a:\n  credential: alice\nsel_b:\n  credential|startswith: al\nfilter_x:\n  credential: bob\n"
+      "sel_a:\n  credential: alice\nsel_b:\n  credential|startswith: al\nfilter_x:\n  credential: "
+      "bob\n"
       "_hidden:\n  credential: nobody\n";
   EXPECT_TRUE(Fires(sels + "condition: all of sel_*", e));
   EXPECT_TRUE(Fires(sels + "condition: 1 of sel_* and not 1 of filter_*", e));
-  EXPECT_FALSE(Fires(sels + "condition: all of them", e));   // filter_x fails
+  EXPECT_FALSE(Fires(sels + "condition: all of them", e));  // filter_x fails
   EXPECT_TRUE(Fires(sels + "condition: 1 of them", e));
   EXPECT_TRUE(Fires(sels + "condition: any of sel*", e));
   EXPECT_TRUE(Fires(sels + "condition: 2 of sel_*", e));
@@ -356,9 +393,9 @@ TEST_F(MatchingTest, ConditionList) {
 }
 
 TEST_F(MatchingTest, KeywordsOnLinuxMessages) {
-  auto set = MustCompile(RuleText(
-      "keywords:\n  - 'Corrupted MAC on input'\n  - 'Trojan*FOUND'\ncondition: keywords",
-      "product: linux\nservice: sshd"));
+  auto set = MustCompile(
+      RuleText("keywords:\n  - 'Corrupted MAC on input'\n  - 'Trojan*FOUND'\ncondition: keywords",
+               "product: linux\nservice: sshd"));
   ASSERT_TRUE(set);
   EXPECT_EQ(set->projection(Format::kSyslog).paths.size(), 1u);
   EXPECT_EQ(set->projection(Format::kSyslog).paths[0].dotted, "MESSAGE");
@@ -377,8 +414,9 @@ TEST_F(MatchingTest, KeywordsOnLinuxMessages) {
 }
 
 TEST_F(MatchingTest, KeywordsAllModifier) {
-  auto set = MustCompile(RuleText("keywords:\n  '|all':\n    - 'bash -c'\n    - '/dev/tcp/'\ncondition: keywords",
-                                  "product: linux"));
+  auto set = MustCompile(
+      RuleText("keywords:\n  '|all':\n    - 'bash -c'\n    - '/dev/tcp/'\ncondition: keywords",
+               "product: linux"));
   ASSERT_TRUE(set);
   Event both = f_.Native();
   both.format = "syslog";
@@ -390,11 +428,13 @@ TEST_F(MatchingTest, KeywordsAllModifier) {
 }
 
 TEST_F(MatchingTest, CloudTrailRulesSeeOnlyCloudTrailEvents) {
-  auto set = MustCompile(RuleText("sel:\n  eventName: GetObject\ncondition: sel", "product: aws\nservice: cloudtrail"));
+  auto set = MustCompile(RuleText("sel:\n  eventName: GetObject\ncondition: sel",
+                                  "product: aws\nservice: cloudtrail"));
   ASSERT_TRUE(set);
   ASSERT_EQ(set->projection(Format::kCloudTrail).paths.size(), 1u);
   EXPECT_EQ(set->projection(Format::kCloudTrail).paths[0].dotted, "eventName");
-  EXPECT_GE(set->projection(Format::kCloudTrail).paths[0].id, static_cast<uint16_t>(FieldId::kFirstExtra));
+  EXPECT_GE(set->projection(Format::kCloudTrail).paths[0].id,
+            static_cast<uint16_t>(FieldId::kFirstExtra));
   Event ct = f_.CloudTrail();
   f_.Extra(ct, *set, Namespace::kCloudTrail, "eventName", "getobject");
   Event native = f_.Native();
@@ -415,8 +455,9 @@ TEST_F(MatchingTest, CredwatchRulesSeeEveryFormat) {
 }
 
 TEST_F(MatchingTest, DetectionCarriesEventAndRuleFacts) {
-  const std::string text = RuleText("sel:\n  action: read\ncondition: sel", "product: credwatch", "r1",
-                                    "tags:\n  - attack.exfiltration\n  - attack.t1078.004\n  - attack.T1530\n");
+  const std::string text =
+      RuleText("sel:\n  action: read\ncondition: sel", "product: credwatch", "r1",
+               "tags:\n  - attack.exfiltration\n  - attack.t1078.004\n  - attack.T1530\n");
   auto set = MustCompile(text);
   ASSERT_TRUE(set);
   Event e = f_.Native(5);
@@ -449,8 +490,10 @@ TEST_F(MatchingTest, OutputOrderFollowsLoadOrder) {
   // Rules indexed under different fields and the always list still run in
   // load order.
   std::string text;
-  text += RuleText("sel:\n  credential: alice\ncondition: sel", "product: credwatch", "a-first") + "---\n";
-  text += RuleText("sel:\n  action: read\ncondition: sel", "product: credwatch", "b-second") + "---\n";
+  text += RuleText("sel:\n  credential: alice\ncondition: sel", "product: credwatch", "a-first") +
+          "---\n";
+  text +=
+      RuleText("sel:\n  action: read\ncondition: sel", "product: credwatch", "b-second") + "---\n";
   text += RuleText("sel:\n  kind: access\ncondition: sel", "product: credwatch", "c-third");
   auto set = MustCompile(text);
   ASSERT_TRUE(set);
@@ -467,11 +510,12 @@ TEST_F(MatchingTest, OutputOrderFollowsLoadOrder) {
 TEST_F(MatchingTest, IndexOnlyEvaluatesCandidates) {
   std::string text;
   for (int i = 0; i < 20; ++i) {
-    text += RuleText("sel:\n  eventName: Op" + std::to_string(i) + "\ncondition: sel", "product: aws\nservice: cloudtrail",
-                     "r" + std::to_string(i));
+    text += RuleText("sel:\n  eventName: Op" + std::to_string(i) + "\ncondition: sel",
+                     "product: aws\nservice: cloudtrail", "r" + std::to_string(i));
     text += "---\n";
   }
-  text += RuleText("sel:\n  userAgent|contains: evil\ncondition: sel", "product: aws\nservice: cloudtrail", "ua");
+  text += RuleText("sel:\n  userAgent|contains: evil\ncondition: sel",
+                   "product: aws\nservice: cloudtrail", "ua");
   auto set = MustCompile(text);
   ASSERT_TRUE(set);
   Evaluator eval(set);

@@ -35,14 +35,17 @@ TEST(SigmaHqTest, LoadsThePackAndReportsEveryFile) {
     const bool loaded = f.result() == FileReport::Result::kLoaded;
     (aws ? aws_files : linux_files)++;
     if (loaded) (aws ? aws_loaded : linux_loaded)++;
-    const char* label = loaded ? "loaded     " : f.result() == FileReport::Result::kUnsupported ? "unsupported" : "ERROR      ";
+    const char* label = loaded                                           ? "loaded     "
+                        : f.result() == FileReport::Result::kUnsupported ? "unsupported"
+                                                                         : "ERROR      ";
     std::cout << "  " << label << " " << rel;
     for (const LoadMessage& m : f.messages) std::cout << "\n      " << m.text;
     std::cout << "\n";
   }
-  std::cout << "CloudTrail: " << aws_loaded << "/" << aws_files << " loaded; Linux: " << linux_loaded << "/"
-            << linux_files << " loaded; rules loaded " << report.rules_loaded() << ", unsupported "
-            << report.rules_unsupported() << ", errors " << report.rules_failed() << "\n";
+  std::cout << "CloudTrail: " << aws_loaded << "/" << aws_files
+            << " loaded; Linux: " << linux_loaded << "/" << linux_files << " loaded; rules loaded "
+            << report.rules_loaded() << ", unsupported " << report.rules_unsupported()
+            << ", errors " << report.rules_failed() << "\n";
   for (const LoadMessage& m : report.general) std::cout << m.ToString() << "\n";
 
   EXPECT_EQ(aws_files, 57);
@@ -65,7 +68,8 @@ TEST(SigmaHqTest, LoadsWithDefaultOptions) {
   // The CloudTrail projection names what the rules read, and nothing else.
   const Projection& p = (*set)->projection(Format::kCloudTrail);
   auto has = [&](std::string_view path) {
-    return std::any_of(p.paths.begin(), p.paths.end(), [&](const Projection::Path& x) { return x.dotted == path; });
+    return std::any_of(p.paths.begin(), p.paths.end(),
+                       [&](const Projection::Path& x) { return x.dotted == path; });
   };
   EXPECT_TRUE(has("eventName"));
   EXPECT_TRUE(has("userIdentity.type"));
@@ -144,7 +148,8 @@ class SigmaHqCloudTrailTest : public ::testing::Test {
     auto set = LoadRuleSet({SigmaRules() + "/cloud/aws/cloudtrail"});
     ASSERT_TRUE(set.ok()) << set.status();
     set_ = *set;
-    for (const RuleInfo& info : set_->rules()) by_file_[fs::path(info.file).stem().string()] = info.id;
+    for (const RuleInfo& info : set_->rules())
+      by_file_[fs::path(info.file).stem().string()] = info.id;
   }
 
   // Rule file stems that fire on the records of `file`, with their counts.
@@ -183,7 +188,8 @@ TEST_F(SigmaHqCloudTrailTest, SnapshotShared) {
 
 TEST_F(SigmaHqCloudTrailTest, LoginProfileOfAnotherUser) {
   // fieldref: the caller (christophe) is not the user whose password changed.
-  auto fired = Fired("cloudtrail-stratus/aws.privilege-escalation.iam-update-user-login-profile.json");
+  auto fired =
+      Fired("cloudtrail-stratus/aws.privilege-escalation.iam-update-user-login-profile.json");
   EXPECT_EQ(fired["aws_update_login_profile"], 1);
 }
 
@@ -202,7 +208,8 @@ TEST_F(SigmaHqCloudTrailTest, RealAccountDayFiresWhatItShould) {
   // creation happen in it.
   std::map<std::string, int> total;
   for (const auto& entry : fs::directory_iterator(Datasets() + "/cloudtrail-invictus/CloudTrail")) {
-    for (const auto& [stem, n] : Fired(fs::relative(entry.path(), Datasets()).string())) total[stem] += n;
+    for (const auto& [stem, n] : Fired(fs::relative(entry.path(), Datasets()).string()))
+      total[stem] += n;
   }
   std::cout << "invictus detections by rule:\n";
   for (const auto& [stem, n] : total) std::cout << "  " << stem << ": " << n << "\n";
@@ -212,11 +219,13 @@ TEST_F(SigmaHqCloudTrailTest, RealAccountDayFiresWhatItShould) {
 
 TEST_F(SigmaHqCloudTrailTest, EvidenceNamesTheSourceFields) {
   CloudTrailReplay replay(*set_);
-  auto events = replay.Load(Datasets() + "/cloudtrail-stratus/aws.defense-evasion.cloudtrail-stop.json");
+  auto events =
+      replay.Load(Datasets() + "/cloudtrail-stratus/aws.defense-evasion.cloudtrail-stop.json");
   auto out = testing::RunEvents(set_, events);
   ASSERT_FALSE(out.empty());
   EXPECT_NE(out[0].evidences[0].find("\"fields\":{"), std::string::npos) << out[0].evidences[0];
-  EXPECT_NE(out[0].evidences[0].find("\"eventName\":\"StopLogging\""), std::string::npos) << out[0].evidences[0];
+  EXPECT_NE(out[0].evidences[0].find("\"eventName\":\"StopLogging\""), std::string::npos)
+      << out[0].evidences[0];
 }
 
 }  // namespace

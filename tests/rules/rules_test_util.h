@@ -33,15 +33,18 @@ inline std::string Indent(std::string_view text, int n) {
 }
 
 // A detection rule of `logsource` around `detection` (a YAML block).
-inline std::string RuleText(std::string_view detection, std::string_view logsource = "product: credwatch",
+inline std::string RuleText(std::string_view detection,
+                            std::string_view logsource = "product: credwatch",
                             std::string_view id = "r1", std::string_view extra = "") {
-  std::string out = "title: test rule " + std::string(id) + "\nid: " + std::string(id) + "\nlevel: high\n" +
-                    "logsource:\n" + Indent(logsource, 2) + "detection:\n" + Indent(detection, 2);
+  std::string out = "title: test rule " + std::string(id) + "\nid: " + std::string(id) +
+                    "\nlevel: high\n" + "logsource:\n" + Indent(logsource, 2) + "detection:\n" +
+                    Indent(detection, 2);
   out += extra;
   return out;
 }
 
-inline std::shared_ptr<const RuleSet> MustCompile(const std::string& text, LoadOptions options = {}) {
+inline std::shared_ptr<const RuleSet> MustCompile(const std::string& text,
+                                                  LoadOptions options = {}) {
   LoadReport report;
   auto set = CompileRuleSet({{"test.yml", text}}, options, &report);
   EXPECT_TRUE(set.ok()) << set.status() << "\n" << report.ToString() << "\n--- rule:\n" << text;
@@ -85,7 +88,8 @@ class EventFactory {
     if (auto p = IpAddress::Parse(ip)) e.src_ip = *p;
   }
   // Adds a source field under the id the rule set gave it (must exist).
-  void Extra(Event& e, const RuleSet& set, Namespace ns, std::string_view path, std::string_view value) {
+  void Extra(Event& e, const RuleSet& set, Namespace ns, std::string_view path,
+             std::string_view value) {
     auto id = set.FieldIdFor(ns, path);
     ASSERT_TRUE(id.has_value()) << "no rule reads " << path;
     e.AddExtra(*id, S(value));
@@ -95,8 +99,9 @@ class EventFactory {
   Arena arena_;
 };
 
-inline std::vector<Detection> RunEvents(const std::shared_ptr<const RuleSet>& set, const std::vector<Event>& events,
-                                  bool close = true, EvaluatorOptions options = {}) {
+inline std::vector<Detection> RunEvents(const std::shared_ptr<const RuleSet>& set,
+                                        const std::vector<Event>& events, bool close = true,
+                                        EvaluatorOptions options = {}) {
   Evaluator eval(set, options);
   std::vector<Detection> out;
   for (const Event& e : events) eval.Process(e, &out);

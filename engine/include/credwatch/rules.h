@@ -89,8 +89,8 @@ struct LoadMessage {
   enum class Kind : uint8_t { kError, kUnsupported, kWarning };
   Kind kind = Kind::kError;
   std::string file;
-  int line = 0;    // 1-based; 0 = the whole file
-  int column = 0;  // 1-based; 0 = unknown
+  int line = 0;      // 1-based; 0 = the whole file
+  int column = 0;    // 1-based; 0 = unknown
   std::string rule;  // title (or id) of the rule, if known
   std::string text;  // what is wrong and what to change
 
@@ -114,7 +114,7 @@ struct FileReport {
 };
 
 struct LoadReport {
-  std::vector<FileReport> files;  // in load order (paths sorted)
+  std::vector<FileReport> files;     // in load order (paths sorted)
   std::vector<LoadMessage> general;  // about the set as a whole (warnings)
 
   int rules_loaded() const;
@@ -127,13 +127,13 @@ struct LoadReport {
 
 // What the loader made of one rule.
 struct RuleInfo {
-  std::string id;     // the rule's `id`, else its `name`, else file stem (#doc)
-  std::string name;   // Sigma `name`, may be empty
+  std::string id;    // the rule's `id`, else its `name`, else file stem (#doc)
+  std::string name;  // Sigma `name`, may be empty
   std::string title;
   std::string file;
   int line = 0;
   bool is_correlation = false;
-  std::string correlation_type;  // "event_count", ... for correlations
+  std::string correlation_type;          // "event_count", ... for correlations
   Namespace ns = Namespace::kCredwatch;  // detections only
   Severity severity = Severity::kMedium;
   std::vector<std::string> attacks;  // "T1078.004"
@@ -183,9 +183,9 @@ class RuleSet {
 // be read, or when a rule has an error (unless !options.fail_on_error); the
 // status message names the first errors with file:line, the report (if
 // given) has all of them.
-absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(
-    const std::vector<std::string>& paths, const LoadOptions& options = {},
-    LoadReport* report = nullptr);
+absl::StatusOr<std::shared_ptr<const RuleSet>> LoadRuleSet(const std::vector<std::string>& paths,
+                                                           const LoadOptions& options = {},
+                                                           LoadReport* report = nullptr);
 
 // The same from text held in memory: `name` stands for the file in messages.
 struct RuleSource {
@@ -213,12 +213,12 @@ struct EvaluatorOptions {
 
 struct EvaluatorStats {
   uint64_t events = 0;
-  uint64_t candidates = 0;      // rules evaluated (after the index)
-  uint64_t matches = 0;         // single-event rule matches
-  uint64_t detections = 0;      // detections emitted (all kinds)
+  uint64_t candidates = 0;  // rules evaluated (after the index)
+  uint64_t matches = 0;     // single-event rule matches
+  uint64_t detections = 0;  // detections emitted (all kinds)
   uint64_t correlation_fires = 0;
-  uint64_t groups = 0;          // live correlation groups now
-  uint64_t groups_evicted = 0;  // dropped at max_groups_per_rule
+  uint64_t groups = 0;            // live correlation groups now
+  uint64_t groups_evicted = 0;    // dropped at max_groups_per_rule
   uint64_t skipped_no_group = 0;  // events lacking a group-by field
 };
 
@@ -247,6 +247,15 @@ class Evaluator {
   EvaluatorStats stats() const;
   const RuleSet& rule_set() const { return *rules_; }
 
+  // Durable state (engine/state, docs/state.md): appends the open
+  // correlation windows in a versioned binary form, and restores them.
+  // RestoreState is for an Evaluator that has processed nothing; it fails,
+  // changing nothing, on damaged bytes (DataLoss) or bytes written for other
+  // correlation rules (FailedPrecondition). Serialize, restore and go on
+  // gives the same detections as going on without the round trip.
+  void SerializeState(std::string* out) const;
+  absl::Status RestoreState(std::string_view bytes);
+
  private:
   std::shared_ptr<const RuleSet> rules_;
   std::unique_ptr<internal::EvaluatorState> state_;
@@ -255,8 +264,7 @@ class Evaluator {
 // `credwatch rules check PATH...`: loads, prints one line per file and the
 // totals. Returns 0 when no rule has an error (unsupported rules are listed
 // but do not fail unless `strict`), 1 otherwise.
-int RunRulesCheck(const std::vector<std::string>& paths, std::ostream& out,
-                  bool strict = false);
+int RunRulesCheck(const std::vector<std::string>& paths, std::ostream& out, bool strict = false);
 
 // `credwatch rules test PATH...`: loads, then runs every rule's
 // `x-credwatch-tests` examples (docs/rules.md) on a fresh Evaluator each and
