@@ -55,47 +55,55 @@ void AppendRecord(Lcg& rng, int i, std::string* out) {
   const int day = 1 + i / 4000;
   const int sec = i % 86400;
   char time[32];
-  std::snprintf(time, sizeof(time), "2025-02-%02dT%02d:%02d:%02dZ", day, sec / 3600,
-                sec / 60 % 60, sec % 60);
+  std::snprintf(time, sizeof(time), "2025-02-%02dT%02d:%02d:%02dZ", day, sec / 3600, sec / 60 % 60,
+                sec % 60);
   char ip[20];
   std::snprintf(ip, sizeof(ip), "%u.%u.%u.%u", 198 + rng.Below(4), rng.Below(256), rng.Below(256),
                 1 + rng.Below(254));
-  const char* error = rng.Below(50) == 0 ? R"("errorCode":"AccessDenied","errorMessage":"Access Denied",)"
-                                         : "";
+  const char* error =
+      rng.Below(50) == 0 ? R"("errorCode":"AccessDenied","errorMessage":"Access Denied",)" : "";
   if (kind < 55 || kind >= 95) {  // S3 data events: GetObject / PutObject / ListObjects
     const char* name = kind < 45 ? "GetObject" : kind < 55 ? "PutObject" : "ListObjects";
     n = std::snprintf(
         buf, sizeof(buf),
-        R"({"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDA5BUILDER%04u%02u",)"
+        R"({"eventVersion":"1.09","userIdentity":{"type":"IAMUser",)"
+        R"("principalId":"AIDA5BUILDER%04u%02u",)"
         R"("arn":"arn:aws:iam::111122223333:user/t%03u-user%u","accountId":"111122223333",)"
         R"("accessKeyId":"AKIA5EXAMPLE%04u%02u","userName":"t%03u-user%u"},"eventTime":"%s",)"
         R"("eventSource":"s3.amazonaws.com","eventName":"%s","awsRegion":"eu-west-1",)"
         R"("sourceIPAddress":"%s","userAgent":"[aws-sdk-java/2.20.0 Linux/5.10.205 )"
         R"(OpenJDK_64-Bit_Server_VM/17.0.6+10 java/17.0.6 vendor/Amazon.com_Inc. io/sync )"
-        R"(http/Apache cfg/retry-mode/legacy]",%s"requestParameters":{"bucketName":"tenant-%03u-records",)"
-        R"("Host":"tenant-%03u-records.s3.eu-west-1.amazonaws.com","key":"exports/2025/02/%08d.csv"},)"
+        R"(http/Apache cfg/retry-mode/legacy]",%s"requestParameters":{"bucketName":")"
+        R"(tenant-%03u-records",)"
+        R"("Host":"tenant-%03u-records.s3.eu-west-1.amazonaws.com",)"
+        R"("key":"exports/2025/02/%08d.csv"},)"
         R"("responseElements":null,"additionalEventData":{"SignatureVersion":"SigV4",)"
         R"("CipherSuite":"ECDHE-RSA-AES128-GCM-SHA256","bytesTransferredIn":%u,)"
-        R"("AuthenticationMethod":"AuthHeader","x-amz-id-2":"mXv2Kx9yQ3aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789abcdEFGHijkl=",)"
+        R"("AuthenticationMethod":"AuthHeader","x-amz-id-2":")"
+        R"(mXv2Kx9yQ3aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789abcdEFGHijkl=",)"
         R"("bytesTransferredOut":%u},"requestID":"8Z3Q%08X","eventID":"%08x-6c1d-4f5e-9a7b-%012x",)"
         R"("readOnly":true,"resources":[{"type":"AWS::S3::Object",)"
         R"("ARN":"arn:aws:s3:::tenant-%03u-records/exports/2025/02/%08d.csv"},)"
-        R"({"accountId":"111122223333","type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::tenant-%03u-records"}],)"
+        R"({"accountId":"111122223333","type":"AWS::S3::Bucket",)"
+        R"("ARN":"arn:aws:s3:::tenant-%03u-records"}],)"
         R"("eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"111122223333",)"
         R"("eventCategory":"Data","tlsDetails":{"tlsVersion":"TLSv1.2",)"
         R"("cipherSuite":"ECDHE-RSA-AES128-GCM-SHA256",)"
         R"("clientProvidedHostHeader":"tenant-%03u-records.s3.eu-west-1.amazonaws.com"}})",
-        tenant, user, tenant, user, tenant, user, tenant, user, time, name, ip, error, tenant, tenant,
-        i, kind >= 45 && kind < 55 ? rng.Below(1 << 24) : 0, kind < 45 ? rng.Below(1 << 26) : 0,
-        rng.Next(), rng.Next(), rng.Next(), tenant, i, tenant, tenant);
+        tenant, user, tenant, user, tenant, user, tenant, user, time, name, ip, error, tenant,
+        tenant, i, kind >= 45 && kind < 55 ? rng.Below(1 << 24) : 0,
+        kind < 45 ? rng.Below(1 << 26) : 0, rng.Next(), rng.Next(), rng.Next(), tenant, i, tenant,
+        tenant);
   } else if (kind < 65) {  // console login
     n = std::snprintf(
         buf, sizeof(buf),
-        R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDA5BUILDER%04u%02u",)"
+        R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser",)"
+        R"("principalId":"AIDA5BUILDER%04u%02u",)"
         R"("arn":"arn:aws:iam::111122223333:user/t%03u-user%u","accountId":"111122223333",)"
         R"("userName":"t%03u-user%u"},"eventTime":"%s","eventSource":"signin.amazonaws.com",)"
         R"("eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"%s",)"
-        R"("userAgent":"Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:102.0) Gecko/20100101 Firefox/102.0",)"
+        R"("userAgent":"Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:102.0) Gecko/20100101 Firefox/1)"
+        R"(02.0",)"
         R"("requestParameters":null,"responseElements":{"ConsoleLogin":"%s"},)"
         R"("additionalEventData":{"LoginTo":"https://console.aws.amazon.com/console/home",)"
         R"("MobileVersion":"No","MFAUsed":"No"},"eventID":"%08x-6c1d-4f5e-9a7b-%012x",)"
@@ -109,22 +117,31 @@ void AppendRecord(Lcg& rng, int i, std::string* out) {
     n = std::snprintf(
         buf, sizeof(buf),
         R"({"eventVersion":"1.08","userIdentity":{"type":"AssumedRole",)"
-        R"("principalId":"AROA5ROLE%04u:worker-%u","arn":"arn:aws:sts::111122223333:assumed-role/etl-%03u/worker-%u",)"
+        R"("principalId":"AROA5ROLE%04u:worker-%u","arn":")"
+        R"(arn:aws:sts::111122223333:assumed-role/etl-%03u/worker-%u",)"
         R"("accountId":"111122223333","accessKeyId":"ASIA5SESSION%04u%02u","sessionContext":{)"
         R"("sessionIssuer":{"type":"Role","principalId":"AROA5ROLE%04u",)"
-        R"("arn":"arn:aws:iam::111122223333:role/etl-%03u","accountId":"111122223333","userName":"etl-%03u"},)"
-        R"("webIdFederationData":{},"attributes":{"creationDate":"%s","mfaAuthenticated":"false"}}},)"
+        R"("arn":"arn:aws:iam::111122223333:role/etl-%03u","accountId":"111122223333",)"
+        R"("userName":"etl-%03u"},)"
+        R"("webIdFederationData":{},"attributes":{"creationDate":"%s",)"
+        R"("mfaAuthenticated":"false"}}},)"
         R"("eventTime":"%s","eventSource":"sts.amazonaws.com","eventName":"AssumeRole",)"
-        R"("awsRegion":"eu-west-1","sourceIPAddress":"%s","userAgent":"aws-cli/2.13.5 Python/3.11.4",)"
+        R"("awsRegion":"eu-west-1","sourceIPAddress":"%s","userAgent":")"
+        R"(aws-cli/2.13.5 Python/3.11.4",)"
         R"("requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/reader-%03u",)"
-        R"("roleSessionName":"worker-%u","durationSeconds":3600},"responseElements":{"credentials":{)"
-        R"("accessKeyId":"ASIA5NEWKEY%05u","sessionToken":"IQoJb3JpZ2luX2VjECwaCXVzLWVhc3QtMSJGMEQCIBxqGB94lob6KrCdvS338BkpG/V/EV428vAUGdb3J3QPAiB5yV3WYLn3SCYLtPc1QzMkLMXm3CYEBYaptXlg4O6ppCr0Agil",)"
-        R"("expiration":"Feb 1, 2025, 1:00:00 PM"},"assumedRoleUser":{"assumedRoleId":"AROA5READ:worker-%u",)"
+        R"("roleSessionName":"worker-%u","durationSeconds":3600},)"
+        R"("responseElements":{"credentials":{)"
+        R"("accessKeyId":"ASIA5NEWKEY%05u","sessionToken":")"
+        R"(IQoJb3JpZ2luX2VjECwaCXVzLWVhc3QtMSJGMEQCIBxqGB94lob6KrCdvS338BkpG/V/EV428vAUGdb3J3QPAiB)"
+        R"(5yV3WYLn3SCYLtPc1QzMkLMXm3CYEBYaptXlg4O6ppCr0Agil",)"
+        R"("expiration":"Feb 1, 2025, 1:00:00 PM"},"assumedRoleUser":{"assumedRoleId":")"
+        R"(AROA5READ:worker-%u",)"
         R"("arn":"arn:aws:sts::111122223333:assumed-role/reader-%03u/worker-%u"}},)"
         R"("requestID":"%08x-1111-2222-3333-444455556666","eventID":"%08x-6c1d-4f5e-9a7b-%012x",)"
         R"("readOnly":true,"resources":[{"accountId":"111122223333","type":"AWS::IAM::Role",)"
         R"("ARN":"arn:aws:iam::111122223333:role/reader-%03u"}],"eventType":"AwsApiCall",)"
-        R"("managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"})",
+        R"("managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management")"
+        R"(})",
         tenant, user, tenant, user, tenant, user, tenant, tenant, tenant, time, time, ip, tenant,
         user, rng.Below(100000), user, tenant, user, rng.Next(), rng.Next(), rng.Next(), tenant);
   } else {  // management calls
@@ -133,16 +150,20 @@ void AppendRecord(Lcg& rng, int i, std::string* out) {
     const char* name = kCalls[rng.Below(5)];
     n = std::snprintf(
         buf, sizeof(buf),
-        R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDA5BUILDER%04u%02u",)"
+        R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser",)"
+        R"("principalId":"AIDA5BUILDER%04u%02u",)"
         R"("arn":"arn:aws:iam::111122223333:user/t%03u-user%u","accountId":"111122223333",)"
         R"("accessKeyId":"AKIA5EXAMPLE%04u%02u","userName":"t%03u-user%u"},"eventTime":"%s",)"
         R"("eventSource":"ec2.amazonaws.com","eventName":"%s","awsRegion":"eu-west-1",)"
-        R"("sourceIPAddress":"%s","userAgent":"aws-cli/2.13.5 Python/3.11.4 Linux/5.15 exe/x86_64.ubuntu.22",)"
+        R"("sourceIPAddress":"%s","userAgent":"aws-cli/2.13.5 Python/3.11.4 Linux/5.15 exe/x86_64.)"
+        R"(ubuntu.22",)"
         R"(%s"requestParameters":{"instancesSet":{"items":[{"instanceId":"i-0%015x"}]},)"
-        R"("filterSet":{"items":[{"name":"tag:tenant","valueSet":{"items":[{"value":"t%03u"}]}}]}},)"
+        R"("filterSet":{"items":[{"name":"tag:tenant","valueSet":{"items":[{"value":"t%03u")"
+        R"(}]}}]}},)"
         R"("responseElements":null,"requestID":"%08x-1111-2222-3333-444455556666",)"
         R"("eventID":"%08x-6c1d-4f5e-9a7b-%012x","readOnly":true,"eventType":"AwsApiCall",)"
-        R"("managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management",)"
+        R"("managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management")"
+        R"(,)"
         R"("tlsDetails":{"tlsVersion":"TLSv1.2","cipherSuite":"ECDHE-RSA-AES128-GCM-SHA256",)"
         R"("clientProvidedHostHeader":"ec2.eu-west-1.amazonaws.com"}})",
         tenant, user, tenant, user, tenant, user, tenant, user, time, name, ip, error, rng.Next(),
@@ -188,16 +209,14 @@ void Extract(od::object obj, size_t* sink) {
     if (key == "eventTime" || key == "eventName" || key == "eventSource" ||
         key == "sourceIPAddress" || key == "userAgent" || key == "errorCode" ||
         key == "recipientAccountId" || key == "type" || key == "userName" || key == "arn" ||
-        key == "principalId" || key == "accountId" || key == "accessKeyId" ||
-        key == "invokedBy" || key == "bucketName" || key == "key" || key == "ConsoleLogin" ||
-        key == "ARN") {
+        key == "principalId" || key == "accountId" || key == "accessKeyId" || key == "invokedBy" ||
+        key == "bucketName" || key == "key" || key == "ConsoleLogin" || key == "ARN") {
       ExtractString(v, sink);
     } else if (key == "bytesTransferredOut" || key == "bytesTransferredIn") {
       int64_t n;
       if (v.get_int64().get(n) == simdjson::SUCCESS) *sink += static_cast<size_t>(n);
-    } else if (key == "userIdentity" || key == "requestParameters" ||
-               key == "responseElements" || key == "additionalEventData" ||
-               key == "sessionContext" || key == "sessionIssuer") {
+    } else if (key == "userIdentity" || key == "requestParameters" || key == "responseElements" ||
+               key == "additionalEventData" || key == "sessionContext" || key == "sessionIssuer") {
       ExtractObject(v, sink);
     } else if (key == "resources") {
       od::array arr;

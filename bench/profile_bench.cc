@@ -99,8 +99,8 @@ struct Workload {
     while (sessions.size() < kEventsPerDay) {
       Spec base;
       // Half the sessions from any credential, half from the busy ones.
-      base.credential = rng() % 2 ? static_cast<uint32_t>(rng() % kCredentials)
-                                  : PickCredential(rng);
+      base.credential =
+          rng() % 2 ? static_cast<uint32_t>(rng() % kCredentials) : PickCredential(rng);
       Details(rng, &base);
       int64_t t = static_cast<int64_t>(rng() % static_cast<uint64_t>(kNsPerDay - kNsPerHour));
       auto add = [&](Type type) {
@@ -139,8 +139,7 @@ struct Workload {
   static void Details(std::mt19937_64& rng, Spec* s) {
     const uint32_t c = s->credential;
     const bool roams = rng() % 100 == 0;
-    s->src_v4 =
-        roams ? static_cast<uint32_t>(rng()) : 0x51000000u + ((c * 2 + rng() % 2) << 8) + 7;
+    s->src_v4 = roams ? static_cast<uint32_t>(rng()) : 0x51000000u + ((c * 2 + rng() % 2) << 8) + 7;
     s->host = static_cast<uint16_t>(roams ? rng() % kHosts : (c + rng() % 2) % kHosts);
     s->bytes = static_cast<int64_t>(rng() % (4 << 20));
     s->object = static_cast<uint16_t>(rng() % kObjects);
@@ -176,7 +175,7 @@ struct Workload {
       case Type::kList:
       case Type::kWrite:
         e->kind = Kind::kAccess;
-        e->action = s.type == Type::kRead ? Action::kRead
+        e->action = s.type == Type::kRead   ? Action::kRead
                     : s.type == Type::kList ? Action::kList
                                             : Action::kWrite;
         e->object = objects[s.object];
@@ -232,7 +231,10 @@ void BM_Observe(benchmark::State& state) {
   state.counters["store_MiB"] = static_cast<double>(store.ApproxMemoryBytes()) / (1 << 20);
 }
 // Args: warm-up days, workload (0 scattered, 1 sessions).
-BENCHMARK(BM_Observe)->ArgNames({"warm_days", "sessions"})->Args({3, 0})->Args({3, 1})
+BENCHMARK(BM_Observe)
+    ->ArgNames({"warm_days", "sessions"})
+    ->Args({3, 0})
+    ->Args({3, 1})
     ->Unit(benchmark::kNanosecond);
 
 void BM_BuildEventOnly(benchmark::State& state) {

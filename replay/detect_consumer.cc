@@ -1,4 +1,7 @@
-// The detection path of replay: profile -> rules -> folded alerts.
+// The detection path of replay: profile -> rules -> folded alerts, either on
+// the reading thread (shards == 0) or on the sharded runtime
+// (engine/runtime, docs/runtime.md). Both put the detections of each event
+// in the runtime's DetectionOrder, so their alerts are byte-identical.
 #include <string>
 #include <vector>
 
@@ -10,16 +13,32 @@
 #include "profile/profile_store.h"
 #include "replay/output.h"
 #include "replay/replay.h"
+#include "runtime/detection_order.h"
+#include "runtime/rule_publisher.h"
+#include "runtime/sharded_detector.h"
 
 namespace credwatch::replay {
 namespace {
 
+// Writes the incident report of `folder` to `path` (none when empty).
+absl::Status WriteReport(const std::string& path, const alert::AlertFolder& folder) {
+  if (path.empty()) return absl::OkStatus();
+  auto report = OutputFile::Open(path);
+  if (!report.ok()) return report.status();
+  std::string text;
+  alert::AppendIncidentReport(folder.Findings(), &text);
+  (*report)->Write(text);
+  return (*report)->Close();
+}
+
+// Detection on the reading thread: one ProfileStore, one Evaluator.
 class DetectionConsumer : public EventConsumer {
  public:
   DetectionConsumer(std::shared_ptr<const rules::RuleSet> rules, std::shared_ptr<const Site> site,
                     profile::ProfileOptions profile_options, std::unique_ptr<OutputFile> out,
                     std::string report_path, int64_t* alerts)
       : evaluator_(rules),
+        order_(*rules),
         site_(std::move(site)),
         profiles_(std::move(profile_options)),
         out_(std::move(out)),
@@ -57,16 +76,8 @@ class DetectionConsumer : public EventConsumer {
     evaluator_.AdvanceWatermark(INT64_MAX, &detections_);
     Emit();
     absl::Status status = out_->Close();
-    if (!report_path_.empty()) {
-      auto report = OutputFile::Open(report_path_);
-      if (!report.ok()) return report.status();
-      std::string text;
-      alert::AppendIncidentReport(folder_.Findings(), &text);
-      (*report)->Write(text);
-      absl::Status s = (*report)->Close();
-      if (status.ok()) status = s;
-    }
-    return status;
+    absl::Status report = WriteReport(report_path_, folder_);
+    return status.ok() ? report : status;
   }
 
  private:
@@ -76,7 +87,10 @@ class DetectionConsumer : public EventConsumer {
     Emit();
   }
 
+  // The detections of one event (or watermark), in the order every shard
+  // count agrees on.
   void Emit() {
+    order_.Sort(&detections_);
     for (const Detection& d : detections_) {
       if (const alert::Finding* f = folder_.Offer(d)) {
         line_.clear();
@@ -89,6 +103,7 @@ class DetectionConsumer : public EventConsumer {
   }
 
   rules::Evaluator evaluator_;
+  runtime::DetectionOrder order_;
   std::shared_ptr<const Site> site_;
   profile::ProfileStore profiles_;
   alert::AlertFolder folder_;
@@ -99,6 +114,44 @@ class DetectionConsumer : public EventConsumer {
   std::vector<std::string_view> owners_;
   std::string tenant_scratch_;
   std::string line_;
+};
+
+// Detection on the sharded runtime: this thread only hands events on.
+class ShardedDetectionConsumer : public EventConsumer {
+ public:
+  ShardedDetectionConsumer(runtime::ShardedDetectorOptions options,
+                           std::shared_ptr<const rules::RuleSet> rules, std::unique_ptr<OutputFile> out,
+                           std::string report_path, int64_t* alerts)
+      : publisher_(std::move(rules)), out_(std::move(out)), report_path_(std::move(report_path)), alerts_(alerts) {
+    options.rules = &publisher_;
+    // The sink runs on the runtime's output thread; *alerts_ is read after
+    // Finish joined it.
+    detector_ = std::make_unique<runtime::ShardedDetector>(std::move(options), [this](const alert::Finding& f) {
+      line_.clear();
+      alert::AppendFindingJson(f, &line_);
+      line_.push_back('\n');
+      out_->Write(line_);
+      ++*alerts_;
+    });
+  }
+
+  void OnEvent(Event& e) override { detector_->OnEvent(e); }
+  void OnWatermark(int64_t time_ns) override { detector_->OnWatermark(time_ns); }
+  absl::Status Finish() override {
+    detector_->Finish();
+    absl::Status status = out_->Close();
+    absl::Status report = WriteReport(report_path_, detector_->folder());
+    return status.ok() ? report : status;
+  }
+
+ private:
+  runtime::RuleSetPublisher publisher_;
+  std::unique_ptr<OutputFile> out_;
+  std::string report_path_;
+  int64_t* alerts_;
+  std::string line_;  // output thread's
+  // Last: destroyed (and, without Finish, drained into out_) first.
+  std::unique_ptr<runtime::ShardedDetector> detector_;
 };
 
 }  // namespace
@@ -124,8 +177,16 @@ absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(
   profile::ProfileOptions popts;
   popts.learning_ns = options.config.profile.learning_period_ns;
   popts.multi_tenant_globs = options.config.site.tenants.multi_tenant_credentials;
-  return std::unique_ptr<EventConsumer>(new DetectionConsumer(
-      std::move(rules), *site, std::move(popts), std::move(out), options.report, alerts));
+  if (options.shards == 0) {
+    return std::unique_ptr<EventConsumer>(new DetectionConsumer(
+        std::move(rules), *site, std::move(popts), std::move(out), options.report, alerts));
+  }
+  runtime::ShardedDetectorOptions ropts;
+  ropts.shards = options.shards > 0 ? options.shards : 0;  // 0: one per core
+  ropts.profile = std::move(popts);
+  ropts.site = *site;
+  return std::unique_ptr<EventConsumer>(new ShardedDetectionConsumer(
+      std::move(ropts), std::move(rules), std::move(out), options.report, alerts));
 }
 
 }  // namespace credwatch::replay

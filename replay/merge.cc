@@ -87,7 +87,10 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
 
   const int64_t disorder = options.config.replay.max_disorder_ns;
   std::vector<std::unique_ptr<PooledBatch>> pool;
-  std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>> heap;
+  // A priority queue whose pending events the cursor can look at.
+  struct PendingHeap : std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>> {
+    const std::vector<Pending>& items() const { return c; }
+  } heap;
   int64_t last_emitted = kNoTime;
 
   auto release = [&](PooledBatch* b) {
@@ -123,7 +126,21 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
     }
   };
 
-  while (true) {
+  consumer.AttachCursor([&](std::vector<MergeInputPosition>* out) {
+    out->resize(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      MergeInputPosition& pos = (*out)[i];
+      pos.path = inputs[i].reader->path();
+      pos.next_offset = inputs[i].reader->next_record_offset();
+      pos.events_read = inputs[i].seq;
+      pos.done = inputs[i].done;
+    }
+    for (const Pending& p : heap.items()) {
+      MergeInputPosition& pos = (*out)[p.input];
+      pos.next_offset = std::min<uint64_t>(pos.next_offset, p.event->source_offset);
+    }
+  });
+  while (consumer.WantsMore()) {
     // Read from the input that holds the merge back the most (ties: the first).
     int next = -1;
     int64_t lowest = 0;
@@ -155,7 +172,7 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
     for (const auto& s : inputs) watermark = std::min(watermark, s.Watermark(disorder));
     if (watermark != kNoTime) emit_until(watermark);
   }
-  emit_until(std::numeric_limits<int64_t>::max());
+  if (consumer.WantsMore()) emit_until(std::numeric_limits<int64_t>::max());
   auto status = consumer.Finish();
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,5 +1,7 @@
 #include "replay/replay.h"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +9,7 @@
 #include "credwatch/detection.h"
 #include "credwatch/rules.h"
 #include "replay/output.h"
+#include "state/durable_replay.h"
 
 namespace credwatch::replay {
 namespace {
@@ -47,19 +50,30 @@ absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
     // Decoders copy the source fields the rules read (CloudTrail paths, ...).
     opts.projection_for = [rule_set](Format f) { return &rule_set->projection(f); };
   }
-  auto out = OutputFile::Open(opts.output);
-  if (!out.ok()) return out.status();
   int64_t alerts = 0;
   std::unique_ptr<EventConsumer> consumer;
-  if (opts.emit == Emit::kEvents) {
-    consumer = std::make_unique<EventWriter>(std::move(*out));
-  } else {
-    auto c = MakeDetectionConsumer(opts, rule_set, std::move(*out), &alerts);
+  std::string state_note;
+  if (opts.emit == Emit::kAlerts && !opts.state.dir.empty()) {
+    // Durable state: the consumer owns the output (it cuts it back on resume).
+    auto c = state::MakeDurableDetectionConsumer(opts, rule_set, &alerts, &state_note);
     if (!c.ok()) return c.status();
     consumer = std::move(*c);
+  } else {
+    auto out = OutputFile::Open(opts.output);
+    if (!out.ok()) return out.status();
+    if (opts.emit == Emit::kEvents) {
+      consumer = std::make_unique<EventWriter>(std::move(*out));
+    } else {
+      auto c = MakeDetectionConsumer(opts, rule_set, std::move(*out), &alerts);
+      if (!c.ok()) return c.status();
+      consumer = std::move(*c);
+    }
   }
   auto summary = MergeInputs(opts, *consumer);
-  if (summary.ok()) summary->alerts = alerts;
+  if (summary.ok()) {
+    summary->alerts = alerts;
+    summary->state = state_note;
+  }
   return summary;
 }
 
@@ -68,9 +82,12 @@ std::string FormatSummary(const ReplaySummary& s) {
   double secs = s.seconds > 0 ? s.seconds : 1e-9;
   absl::StrAppendFormat(&out, "credwatch replay: %d inputs, %d records, %d events, %d rejected, %d late, %d alerts\n",
                         s.inputs, s.input.records, s.events_out, s.input.rejects(), s.late_events, s.alerts);
-  absl::StrAppendFormat(&out, "  %.3f s, %.0f events/s, %.1f MB/s\n", s.seconds,
-                        static_cast<double>(s.events_out) / secs,
-                        static_cast<double>(s.input.bytes) / secs / 1e6);
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  absl::StrAppendFormat(&out, "  %.3f s, %.0f events/s, %.1f MB/s, peak memory %.1f MiB\n",
+                        s.seconds, static_cast<double>(s.events_out) / secs,
+                        static_cast<double>(s.input.bytes) / secs / 1e6,
+                        static_cast<double>(usage.ru_maxrss) / 1024.0);
   if (!s.events_by_format.empty()) {
     out += "  events by format:";
     for (const auto& [k, v] : s.events_by_format) absl::StrAppend(&out, " ", k, "=", v);
@@ -94,6 +111,7 @@ std::string FormatSummary(const ReplaySummary& s) {
     out += "\n";
   }
   for (const auto& e : s.input_errors) absl::StrAppend(&out, "  input not read: ", e, "\n");
+  if (!s.state.empty()) absl::StrAppend(&out, "  ", s.state, "\n");
   return out;
 }
 

@@ -27,10 +27,14 @@
 #include "credwatch/decoder.h"
 #include "credwatch/event.h"
 #include "credwatch/input.h"
+#include "state/state_store.h"
 
 namespace credwatch::replay {
 
 enum class Emit { kEvents, kAlerts };
+
+// ReplayOptions::shards: one shard thread per core.
+inline constexpr int kShardsPerCore = -1;
 
 struct ReplayOptions {
   std::vector<std::string> inputs;  // files, directories, "-" for stdin
@@ -40,9 +44,30 @@ struct ReplayOptions {
   Emit emit = Emit::kAlerts;
   std::string output;               // "" or "-" = stdout
   std::string report;               // incident report file ("" = none)
+  // Detection threads (docs/runtime.md): N >= 1 runs the sharded runtime
+  // with N shard threads; 0 runs detection on the reading thread. The alerts
+  // are the same either way. Default kShardsPerCore:
+  // std::thread::hardware_concurrency().
+  int shards = kShardsPerCore;
+  // Durable state (docs/state.md): with state.dir set, alerts mode commits
+  // its state there and a re-run of the same replay resumes after a crash.
+  // Default: no state.dir, stateless.
+  state::StateOptions state;
   // Source fields the rules read, per format (set by RunReplay from the rules).
   std::function<const Projection*(Format)> projection_for;
 };
+
+// Where one input of the merge stands (for durable state, engine/state).
+struct MergeInputPosition {
+  std::string path;
+  // Every record before this byte offset of the (decompressed) input has
+  // been delivered; later records may have been too (the merge reorders).
+  uint64_t next_offset = 0;
+  uint64_t events_read = 0;
+  bool done = false;
+};
+// Fills in the positions of the inputs that opened, in merge order.
+using MergeCursorFn = std::function<void(std::vector<MergeInputPosition>*)>;
 
 // Receives merged events in event-time order. Implementations own what they
 // keep: the event's strings are valid only during OnEvent.
@@ -53,6 +78,14 @@ class EventConsumer {
   // All events at or before `time_ns` have been delivered.
   virtual void OnWatermark(int64_t time_ns) = 0;
   virtual absl::Status Finish() = 0;
+  // Optional. Before the first event the merge hands over a function that
+  // reports where the inputs stand; call it from OnWatermark (a consistent
+  // cut). Valid until Finish returns.
+  virtual void AttachCursor(MergeCursorFn cursor) { (void)cursor; }
+  // Optional. False once the consumer cannot take more events (its state
+  // store failed, e.g. disk full): the merge stops reading and calls Finish,
+  // which reports why.
+  virtual bool WantsMore() const { return true; }
 };
 
 struct ReplaySummary {
@@ -65,6 +98,7 @@ struct ReplaySummary {
   std::map<std::string, int64_t> events_by_format;
   std::map<std::string, int64_t> events_by_action;
   std::vector<std::string> input_errors;  // inputs that could not be opened
+  std::string state;  // durable state: how the run started (resumed, ...); "" = none
 };
 
 // Reads and merges the inputs, handing every event to `consumer`.

@@ -12,6 +12,7 @@ constexpr int kExitIo = 3;
 int ReplayCommand(int argc, char** argv);
 int SimulateCommand(int argc, char** argv);
 int RulesCommand(int argc, char** argv);
+int StateCommand(int argc, char** argv);
 
 }  // namespace credwatch::cli
 

@@ -22,6 +22,7 @@ commands:
   replay    replay historical logs in event time; alerts, events and an incident report
   simulate  write a labeled simulated month of a legacy estate (with the breach inside)
   rules     check | test: load a rule pack, or run its examples
+  state     show | export: what a state directory holds (profiles as JSON)
   version   print the version
 
 `credwatch <command> --help` describes a command. Documentation: README.md, docs/.
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   if (cmd == "replay") return credwatch::cli::ReplayCommand(argc, argv);
   if (cmd == "simulate") return credwatch::cli::SimulateCommand(argc, argv);
   if (cmd == "rules") return credwatch::cli::RulesCommand(argc, argv);
+  if (cmd == "state") return credwatch::cli::StateCommand(argc, argv);
   std::fprintf(stderr, "credwatch: unknown command '%s'\n\n%s", argv[1], kUsage);
   return 2;
 }

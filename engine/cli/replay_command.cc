@@ -1,3 +1,4 @@
+#include <charconv>
 #include <cstdio>
 #include <string>
 
@@ -25,11 +26,69 @@ options:
   --rules PATH        rule file or directory (repeatable as a comma list); overrides the config
   --max-disorder DUR  how far inputs may be out of order (default 10m)
   --dead-letter FILE  append rejected records there (source, offset, reason, first bytes)
+  --shards N          detection threads (docs/runtime.md); default one per core; 0 runs
+                      detection on the reading thread. The alerts do not depend on N
   --quiet             no summary on stderr
+
+durable state (docs/state.md; alerts only):
+  --state-dir DIR     commit state there and, when the same replay is run again after a
+                      crash, resume where it stopped. Default: the config's state_dir if the
+                      config sets one, else none (stateless)
+  --no-state          stateless, even when the config sets state_dir
+  --sync POLICY       commit (default): fsync each commit and the output; none: survives a
+                      killed process, not a power loss
+  --memory-budget SIZE  memory for state (default 512MiB); colder profiles are evicted
+  --retention DUR     drop credentials idle this long (default 400d)
+  --commit-interval DUR  commit once this much time (default 1s) ...
+  --commit-events N   ... or this many events (default 100000) have passed
 
 exit status: 0 done; 1 done but records were rejected; 2 usage/config/rule error;
 3 input or output failure.
 )";
+
+// The durable-state flags; returns an error message, "" when fine.
+std::string ApplyStateOptions(const Args& args, replay::ReplayOptions* opts) {
+  state::StateOptions& st = opts->state;
+  const bool config_sets_dir = opts->config.state_dir != Config{}.state_dir;
+  if (args.Has("state-dir")) {
+    st.dir = args.Get("state-dir");
+    if (st.dir.empty()) return "--state-dir needs a directory";
+  } else if (config_sets_dir && opts->emit == replay::Emit::kAlerts) {
+    st.dir = opts->config.state_dir;
+  }
+  if (args.Has("no-state")) st.dir.clear();
+  if (!st.dir.empty() && opts->emit != replay::Emit::kAlerts) {
+    return "--state-dir applies to --emit alerts only";
+  }
+  if (args.Has("sync") && !state::ParseSyncPolicy(args.Get("sync"), &st.sync)) {
+    return "--sync takes 'commit' or 'none', not '" + args.Get("sync") + "'";
+  }
+  if (args.Has("memory-budget")) {
+    auto v = ParseByteSize(args.Get("memory-budget"));
+    if (!v.ok() || *v <= 0) return "--memory-budget takes a size such as 512MiB";
+    st.memory_budget_bytes = *v;
+  }
+  struct {
+    const char* flag;
+    int64_t* target;
+  } const durations[] = {{"retention", &st.retention_ns}, {"commit-interval", &st.commit_interval_ns}};
+  for (const auto& d : durations) {
+    if (!args.Has(d.flag)) continue;
+    auto v = ParseDurationNs(args.Get(d.flag));
+    if (!v.ok() || *v < 0) return std::string("--") + d.flag + " takes a duration such as 400d or 1s";
+    *d.target = *v;
+  }
+  if (args.Has("commit-events")) {
+    const std::string n = args.Get("commit-events");
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+    if (ec != std::errc() || ptr != n.data() + n.size() || v < 1) {
+      return "--commit-events takes a whole number >= 1";
+    }
+    st.commit_events = v;
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -38,8 +97,9 @@ int ReplayCommand(int argc, char** argv) {
   std::string error;
   if (!args.Parse(argc, argv, 2,
                   {"config", "format", "mapping", "emit", "output", "report", "rules", "max-disorder",
-                   "dead-letter"},
-                  {"quiet", "help"}, &error)) {
+                   "dead-letter", "shards", "state-dir", "sync", "memory-budget", "retention",
+                   "commit-interval", "commit-events"},
+                  {"quiet", "help", "no-state"}, &error)) {
     std::fprintf(stderr, "credwatch replay: %s\n\n%s", error.c_str(), kReplayUsage);
     return kExitUsage;
   }
@@ -95,6 +155,20 @@ int ReplayCommand(int argc, char** argv) {
     opts.config.replay.max_disorder_ns = *d;
   }
   if (args.Has("dead-letter")) opts.config.dead_letter = args.Get("dead-letter");
+  if (args.Has("shards")) {
+    const std::string n = args.Get("shards");
+    int v = 0;
+    auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+    if (ec != std::errc() || ptr != n.data() + n.size() || v < 0 || v > 1024) {
+      std::fprintf(stderr, "credwatch replay: --shards takes a whole number 0..1024, not '%s'\n", n.c_str());
+      return kExitUsage;
+    }
+    opts.shards = v;
+  }
+  if (std::string state_error = ApplyStateOptions(args, &opts); !state_error.empty()) {
+    std::fprintf(stderr, "credwatch replay: %s\n", state_error.c_str());
+    return kExitUsage;
+  }
   opts.output = args.Get("output");
   opts.report = args.Get("report");
   opts.inputs = args.positional();
@@ -105,7 +179,8 @@ int ReplayCommand(int argc, char** argv) {
   auto summary = replay::RunReplay(opts);
   if (!summary.ok()) {
     std::fprintf(stderr, "credwatch replay: %s\n", std::string(summary.status().message()).c_str());
-    return absl::IsInvalidArgument(summary.status()) || absl::IsNotFound(summary.status())
+    return absl::IsInvalidArgument(summary.status()) || absl::IsNotFound(summary.status()) ||
+                   absl::IsFailedPrecondition(summary.status())
                ? kExitUsage
                : kExitIo;
   }

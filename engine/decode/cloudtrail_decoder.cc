@@ -26,10 +26,11 @@ namespace {
 namespace od = simdjson::ondemand;
 
 constexpr std::string_view kFormatName = "cloudtrail";
-constexpr std::string_view kS3Source = "s3.amazonaws.com";
 constexpr std::string_view kS3ArnPrefix = "arn:aws:s3:::";
 // dst.account of a share with everyone (group "all", Principal "*").
 constexpr std::string_view kPublic = "*";
+
+bool IsS3(std::string_view event_source) { return Is(event_source, "s3.amazonaws.com"); }
 
 // Account ids found in one record, in document order. Bounded: a record that
 // names more accounts keeps the first ones.
@@ -56,81 +57,20 @@ struct Resource {
   std::string_view type;
 };
 
-// Everything the pass collects. Views into the record or the batch arena.
-// Reset per record, so the bounded lists live beside it (only their sizes are
-// reset).
-struct Fields {
-
-  bool has_time = false;
-  std::string_view event_time;
-  std::string_view event_name;
-  std::string_view event_source;
-  std::string_view source_ip;
-  std::string_view user_agent;
-  std::string_view error_code;
-  std::string_view recipient_account;
-  // userIdentity
-  std::string_view identity_type;
-  std::string_view user_name;
-  std::string_view arn;
-  std::string_view principal_id;
-  std::string_view account_id;
-  std::string_view access_key_id;
-  std::string_view invoked_by;
-  std::string_view issuer_name;  // sessionContext.sessionIssuer.userName
-  // requestParameters
-  std::string_view bucket;
-  std::string_view key;
-  std::string_view copy_source;
-  std::string_view shared_id;  // snapshotId, imageId, dBSnapshotIdentifier
-  std::string_view attribute_name;
-  // responseElements, additionalEventData
-  std::string_view console_login;
-  int64_t bytes_in = -1;
-  int64_t bytes_out = -1;
-  // resources
-  std::string_view first_resource_arn;
-  int num_resources = 0;
-};
-
-enum class TopKey : uint8_t {
-  kOther, kEventTime, kEventName, kEventSource, kSourceIp, kUserAgent, kErrorCode,
-  kRecipientAccountId, kUserIdentity, kRequestParameters, kResponseElements,
-  kAdditionalEventData, kResources,
-};
-
-TopKey TopKeyOf(std::string_view key) {
-  switch (key.size()) {
-    case 9:
-      if (key == "eventTime") return TopKey::kEventTime;
-      if (key == "eventName") return TopKey::kEventName;
-      if (key == "userAgent") return TopKey::kUserAgent;
-      if (key == "errorCode") return TopKey::kErrorCode;
-      if (key == "resources") return TopKey::kResources;
-      return TopKey::kOther;
-    case 11:
-      return key == "eventSource" ? TopKey::kEventSource : TopKey::kOther;
-    case 12:
-      return key == "userIdentity" ? TopKey::kUserIdentity : TopKey::kOther;
-    case 15:
-      return key == "sourceIPAddress" ? TopKey::kSourceIp : TopKey::kOther;
-    case 16:
-      return key == "responseElements" ? TopKey::kResponseElements : TopKey::kOther;
-    case 17:
-      return key == "requestParameters" ? TopKey::kRequestParameters : TopKey::kOther;
-    case 18:
-      return key == "recipientAccountId" ? TopKey::kRecipientAccountId : TopKey::kOther;
-    case 19:
-      return key == "additionalEventData" ? TopKey::kAdditionalEventData : TopKey::kOther;
-    default:
-      return TopKey::kOther;
-  }
-}
-
 // The API calls the mapping treats specially.
 enum class Api : uint8_t {
-  kOther, kLogin, kGetObject, kPutObject, kUploadPart, kListObjects, kDeleteObject,
-  kCopyObject, kShareSnapshot, kShareImage, kShareDbSnapshot, kPutBucketPolicy,
+  kOther,
+  kLogin,
+  kGetObject,
+  kPutObject,
+  kUploadPart,
+  kListObjects,
+  kDeleteObject,
+  kCopyObject,
+  kShareSnapshot,
+  kShareImage,
+  kShareDbSnapshot,
+  kPutBucketPolicy,
   kPutBucketReplication,
 };
 
@@ -168,6 +108,92 @@ Api ApiOf(std::string_view name) {
   return Api::kOther;
 }
 
+// Everything the pass collects. Views into the record or the batch arena.
+// Reset per record, so the bounded lists live beside it (only their sizes are
+// reset).
+struct Fields {
+  bool has_time = false;
+  Api api = Api::kOther;  // from event_name, once read
+  std::string_view event_time;
+  std::string_view event_name;
+  std::string_view event_source;
+  std::string_view source_ip;
+  std::string_view user_agent;
+  std::string_view error_code;
+  std::string_view recipient_account;
+  // userIdentity
+  std::string_view identity_type;
+  std::string_view user_name;
+  std::string_view arn;
+  std::string_view principal_id;
+  std::string_view account_id;
+  std::string_view access_key_id;
+  std::string_view invoked_by;
+  std::string_view issuer_name;  // sessionContext.sessionIssuer.userName
+  // requestParameters
+  std::string_view bucket;
+  std::string_view key;
+  std::string_view copy_source;
+  std::string_view shared_id;  // snapshotId, imageId, dBSnapshotIdentifier
+  std::string_view attribute_name;
+  // responseElements, additionalEventData
+  std::string_view console_login;
+  int64_t bytes_in = -1;
+  int64_t bytes_out = -1;
+  // resources
+  std::string_view first_resource_arn;
+  int num_resources = 0;
+};
+
+enum class TopKey : uint8_t {
+  kOther,
+  kEventTime,
+  kEventName,
+  kEventSource,
+  kSourceIp,
+  kUserAgent,
+  kErrorCode,
+  kRecipientAccountId,
+  kUserIdentity,
+  kRequestParameters,
+  kResponseElements,
+  kAdditionalEventData,
+  kResources,
+};
+
+TopKey TopKeyOf(std::string_view key) {
+  switch (key.size()) {
+    case 9:
+      if (Is(key, "eventTime")) return TopKey::kEventTime;
+      if (Is(key, "eventName")) return TopKey::kEventName;
+      if (Is(key, "userAgent")) return TopKey::kUserAgent;
+      if (Is(key, "errorCode")) return TopKey::kErrorCode;
+      if (Is(key, "resources")) return TopKey::kResources;
+      return TopKey::kOther;
+    case 11:
+      return Is(key, "eventSource") ? TopKey::kEventSource : TopKey::kOther;
+    case 12:
+      return Is(key, "userIdentity") ? TopKey::kUserIdentity : TopKey::kOther;
+    case 15:
+      return Is(key, "sourceIPAddress") ? TopKey::kSourceIp : TopKey::kOther;
+    case 16:
+      return Is(key, "responseElements") ? TopKey::kResponseElements : TopKey::kOther;
+    case 17:
+      return Is(key, "requestParameters") ? TopKey::kRequestParameters : TopKey::kOther;
+    case 18:
+      return Is(key, "recipientAccountId") ? TopKey::kRecipientAccountId : TopKey::kOther;
+    case 19:
+      return Is(key, "additionalEventData") ? TopKey::kAdditionalEventData : TopKey::kOther;
+    default:
+      return TopKey::kOther;
+  }
+}
+
+bool IsShare(Api api) {
+  return api == Api::kShareSnapshot || api == Api::kShareImage || api == Api::kShareDbSnapshot ||
+         api == Api::kPutBucketPolicy || api == Api::kPutBucketReplication;
+}
+
 // Any other call: the verb at the front of its name says what it did.
 Action ActionOfVerb(std::string_view name) {
   if (name.starts_with("Get") || name.starts_with("Describe") || name.starts_with("Head") ||
@@ -175,8 +201,7 @@ Action ActionOfVerb(std::string_view name) {
     return Action::kRead;
   }
   if (name.starts_with("List")) return Action::kList;
-  if (name.starts_with("Delete") || name.starts_with("Remove") ||
-      name.starts_with("Terminate")) {
+  if (name.starts_with("Delete") || name.starts_with("Remove") || name.starts_with("Terminate")) {
     return Action::kDelete;
   }
   return Action::kWrite;
@@ -219,6 +244,49 @@ std::string_view BucketOfArn(std::string_view arn) {
   return rest.find('/') == std::string_view::npos ? rest : std::string_view();
 }
 
+// eventTime -> ns. CloudTrail writes "YYYY-MM-DDTHH:MM:SSZ" and a stream's
+// records mostly share their day: the day of the last such time is kept, so
+// only the clock part is parsed. Anything else goes to ParseIso8601, which
+// also decides what is valid.
+class EventTimeParser {
+ public:
+  std::optional<int64_t> Parse(std::string_view s) {
+    if (s.size() == kCanonicalSize && s.back() == 'Z' &&
+        std::memcmp(s.data(), day_, kDaySize) == 0) {
+      if (std::optional<int64_t> clock = ClockNs(s)) return day_ns_ + *clock;
+    }
+    std::optional<int64_t> t = ParseIso8601(s);
+    if (t && s.size() == kCanonicalSize && s.back() == 'Z') {
+      if (std::optional<int64_t> clock = ClockNs(s)) {
+        std::memcpy(day_, s.data(), kDaySize);
+        day_ns_ = *t - *clock;
+      }
+    }
+    return t;
+  }
+
+ private:
+  static constexpr size_t kCanonicalSize = 20;  // 2023-07-10T12:11:28Z
+  static constexpr size_t kDaySize = 11;        // 2023-07-10T
+
+  // HH:MM:SS at [11, 19) as ns into the day; only plain valid clock times.
+  static std::optional<int64_t> ClockNs(std::string_view s) {
+    auto digit = [&](size_t i) { return static_cast<unsigned>(s[i] - '0'); };
+    for (size_t i : {11, 12, 14, 15, 17, 18}) {
+      if (digit(i) > 9) return std::nullopt;
+    }
+    if (s[13] != ':' || s[16] != ':') return std::nullopt;
+    const unsigned h = digit(11) * 10 + digit(12);
+    const unsigned m = digit(14) * 10 + digit(15);
+    const unsigned sec = digit(17) * 10 + digit(18);
+    if (h > 23 || m > 59 || sec > 59) return std::nullopt;
+    return static_cast<int64_t>((h * 60 + m) * 60 + sec) * kNsPerSecond;
+  }
+
+  char day_[kDaySize] = {};  // never matches until a time was parsed
+  int64_t day_ns_ = 0;
+};
+
 class CloudTrailDecoder final : public Decoder {
  public:
   explicit CloudTrailDecoder(const DecoderOptions& options)
@@ -226,11 +294,10 @@ class CloudTrailDecoder final : public Decoder {
 
   Format format() const override { return Format::kCloudTrail; }
 
-  DecodeResult Decode(std::string_view record, const RecordContext& ctx,
-                      EventBatch& out) override {
+  DecodeResult Decode(std::string_view record, const RecordContext& ctx, EventBatch& out) override {
     Event& e = out.Add();
     reader_.Start(&out.arena(), &e);
-    f_ = Fields{};
+    std::construct_at(&f_);  // in place: `f_ = Fields{}` builds and copies a temporary
     grantees_.size = 0;
     restore_grantees_.size = 0;
     if (!Parse(record) || !Build(ctx, out.arena(), e)) [[unlikely]] {
@@ -244,11 +311,23 @@ class CloudTrailDecoder final : public Decoder {
   bool Parse(std::string_view record);
   bool Build(const RecordContext& ctx, Arena& arena, Event& e);
 
+  enum class Part : uint8_t {
+    kRequestParameters,
+    kResponseElements,
+    kAdditionalEventData,
+    kResources
+  };
+  // Whether the mapping may use `part` of this record, from what the pass has
+  // read so far. Unknown (eventName or eventSource not read yet): yes.
+  bool Needs(Part part) const;
+
   FieldStep TopField(std::string_view key, od::value& v, const ProjectionNode* proj);
   bool UserIdentity(od::value& v, const ProjectionNode* proj);
   bool SessionContext(od::value& v, const ProjectionNode* proj);
   bool RequestParameters(od::value& v, const ProjectionNode* proj);
   bool Permission(od::value& v, const ProjectionNode* proj);
+  bool PermissionAdd(od::value& v, const ProjectionNode* proj);
+  bool PermissionItem(od::value& v);
   bool BucketPolicy(od::value& v, const ProjectionNode* proj);
   bool PolicyStatement(od::value& v, const ProjectionNode* proj);
   bool Replication(od::value& v, const ProjectionNode* proj);
@@ -265,6 +344,7 @@ class CloudTrailDecoder final : public Decoder {
   static constexpr int kMaxResources = 8;
 
   od::parser parser_;
+  EventTimeParser time_parser_;
   JsonFieldReader reader_;
   Fields f_;
   AccountList grantees_;          // permission adds, policy principals, replication
@@ -277,8 +357,7 @@ bool CloudTrailDecoder::Parse(std::string_view record) {
   od::object root;
   if (!reader_.Begin(parser_, record, &doc, &root)) return false;
   if (!reader_.ForEachField(root, "record", reader_.projection().top(),
-                            [this](std::string_view key, od::value& v,
-                                   const ProjectionNode* proj) {
+                            [this](std::string_view key, od::value& v, const ProjectionNode* proj) {
                               return TopField(key, v, proj);
                             })) {
     return false;
@@ -294,7 +373,9 @@ FieldStep CloudTrailDecoder::TopField(std::string_view key, od::value& v,
       f_.has_time = true;
       return Done(reader_.String(v, "eventTime", proj, &f_.event_time, /*strict=*/true));
     case TopKey::kEventName:
-      return Done(reader_.String(v, "eventName", proj, &f_.event_name, true));
+      if (!reader_.String(v, "eventName", proj, &f_.event_name, true)) return FieldStep::kFail;
+      f_.api = ApiOf(f_.event_name);
+      return FieldStep::kDone;
     case TopKey::kEventSource:
       return Done(reader_.String(v, "eventSource", proj, &f_.event_source, true));
     case TopKey::kSourceIp:
@@ -307,18 +388,41 @@ FieldStep CloudTrailDecoder::TopField(std::string_view key, od::value& v,
       return Done(reader_.String(v, "recipientAccountId", proj, &f_.recipient_account, true));
     case TopKey::kUserIdentity:
       return Done(UserIdentity(v, proj));
+    // The objects below are only walked when the call may need them; a rule's
+    // projection still sees them (kSkip).
     case TopKey::kRequestParameters:
-      return Done(RequestParameters(v, proj));
+      return Needs(Part::kRequestParameters) ? Done(RequestParameters(v, proj)) : FieldStep::kSkip;
     case TopKey::kResponseElements:
-      return Done(ResponseElements(v, proj));
+      return Needs(Part::kResponseElements) ? Done(ResponseElements(v, proj)) : FieldStep::kSkip;
     case TopKey::kAdditionalEventData:
-      return Done(AdditionalEventData(v, proj));
+      return Needs(Part::kAdditionalEventData) ? Done(AdditionalEventData(v, proj))
+                                               : FieldStep::kSkip;
     case TopKey::kResources:
-      return Done(Resources(v, proj));
+      return Needs(Part::kResources) ? Done(Resources(v, proj)) : FieldStep::kSkip;
     case TopKey::kOther:
       break;
   }
   return FieldStep::kSkip;
+}
+
+// Whatever Build takes from a part must only be used for calls for which this
+// says yes: otherwise the event would depend on the order of the keys.
+bool CloudTrailDecoder::Needs(Part part) const {
+  if (f_.event_name.empty() || f_.event_source.empty()) return true;
+  const Api api = f_.api;
+  switch (part) {
+    case Part::kRequestParameters:  // bucket and key; what a share grants
+      return IsS3(f_.event_source) || IsShare(api);
+    case Part::kResponseElements:  // ConsoleLogin: Failure
+      return api == Api::kLogin;
+    case Part::kAdditionalEventData:  // bytes
+      return api == Api::kGetObject || api == Api::kPutObject || api == Api::kUploadPart;
+    case Part::kResources:  // the object when nothing else names it; copy destinations
+      if (api == Api::kCopyObject) return true;
+      if (IsS3(f_.event_source) && !f_.bucket.empty()) return false;
+      return !(IsShare(api) && !f_.shared_id.empty());
+  }
+  return true;
 }
 
 bool CloudTrailDecoder::UserIdentity(od::value& v, const ProjectionNode* proj) {
@@ -329,18 +433,26 @@ bool CloudTrailDecoder::UserIdentity(od::value& v, const ProjectionNode* proj) {
   return reader_.ForEachField(
       obj, "userIdentity", proj,
       [this](std::string_view key, od::value& fv, const ProjectionNode* child) {
-        if (key == "type") return Done(reader_.String(fv, "userIdentity.type", child, &f_.identity_type));
-        if (key == "userName") return Done(reader_.String(fv, "userIdentity.userName", child, &f_.user_name));
-        if (key == "arn") return Done(reader_.String(fv, "userIdentity.arn", child, &f_.arn));
-        if (key == "principalId") {
+        if (Is(key, "type")) {
+          return Done(reader_.String(fv, "userIdentity.type", child, &f_.identity_type));
+        }
+        if (Is(key, "userName")) {
+          return Done(reader_.String(fv, "userIdentity.userName", child, &f_.user_name));
+        }
+        if (Is(key, "arn")) return Done(reader_.String(fv, "userIdentity.arn", child, &f_.arn));
+        if (Is(key, "principalId")) {
           return Done(reader_.String(fv, "userIdentity.principalId", child, &f_.principal_id));
         }
-        if (key == "accountId") return Done(reader_.String(fv, "userIdentity.accountId", child, &f_.account_id));
-        if (key == "accessKeyId") {
+        if (Is(key, "accountId")) {
+          return Done(reader_.String(fv, "userIdentity.accountId", child, &f_.account_id));
+        }
+        if (Is(key, "accessKeyId")) {
           return Done(reader_.String(fv, "userIdentity.accessKeyId", child, &f_.access_key_id));
         }
-        if (key == "invokedBy") return Done(reader_.String(fv, "userIdentity.invokedBy", child, &f_.invoked_by));
-        if (key == "sessionContext") return Done(SessionContext(fv, child));
+        if (Is(key, "invokedBy")) {
+          return Done(reader_.String(fv, "userIdentity.invokedBy", child, &f_.invoked_by));
+        }
+        if (Is(key, "sessionContext")) return Done(SessionContext(fv, child));
         return FieldStep::kSkip;
       });
 }
@@ -353,7 +465,7 @@ bool CloudTrailDecoder::SessionContext(od::value& v, const ProjectionNode* proj)
   return reader_.ForEachField(
       obj, "userIdentity.sessionContext", proj,
       [this](std::string_view key, od::value& fv, const ProjectionNode* child) {
-        if (key != "sessionIssuer") return FieldStep::kSkip;
+        if (!Is(key, "sessionIssuer")) return FieldStep::kSkip;
         od::object issuer;
         bool issuer_present;
         if (!reader_.Object(fv, "userIdentity.sessionContext.sessionIssuer", child, &issuer,
@@ -364,7 +476,7 @@ bool CloudTrailDecoder::SessionContext(od::value& v, const ProjectionNode* proj)
         return Done(reader_.ForEachField(
             issuer, "userIdentity.sessionContext.sessionIssuer", child,
             [this](std::string_view k, od::value& iv, const ProjectionNode* c) {
-              if (k != "userName") return FieldStep::kSkip;
+              if (!Is(k, "userName")) return FieldStep::kSkip;
               return Done(reader_.String(iv, "userIdentity.sessionContext.sessionIssuer.userName",
                                          c, &f_.issuer_name));
             }));
@@ -379,74 +491,89 @@ bool CloudTrailDecoder::RequestParameters(od::value& v, const ProjectionNode* pr
   return reader_.ForEachField(
       obj, "requestParameters", proj,
       [this](std::string_view key, od::value& fv, const ProjectionNode* child) {
-        if (key == "bucketName") return Done(reader_.String(fv, "requestParameters.bucketName", child, &f_.bucket));
-        if (key == "key") return Done(reader_.String(fv, "requestParameters.key", child, &f_.key));
-        if (key == "x-amz-copy-source") {
-          return Done(reader_.String(fv, "requestParameters.x-amz-copy-source", child, &f_.copy_source));
+        if (Is(key, "bucketName")) {
+          return Done(reader_.String(fv, "requestParameters.bucketName", child, &f_.bucket));
         }
-        if (key == "snapshotId" || key == "imageId" || key == "dBSnapshotIdentifier" ||
-            key == "dBClusterSnapshotIdentifier") {
+        if (Is(key, "key")) {
+          return Done(reader_.String(fv, "requestParameters.key", child, &f_.key));
+        }
+        if (Is(key, "x-amz-copy-source")) {
+          return Done(
+              reader_.String(fv, "requestParameters.x-amz-copy-source", child, &f_.copy_source));
+        }
+        if (Is(key, "snapshotId") || Is(key, "imageId") || Is(key, "dBSnapshotIdentifier") ||
+            Is(key, "dBClusterSnapshotIdentifier")) {
           return Done(reader_.String(fv, "requestParameters", child, &f_.shared_id));
         }
-        if (key == "attributeName") {
-          return Done(reader_.String(fv, "requestParameters.attributeName", child, &f_.attribute_name));
+        if (Is(key, "attributeName")) {
+          return Done(
+              reader_.String(fv, "requestParameters.attributeName", child, &f_.attribute_name));
         }
-        if (key == "valuesToAdd") {
+        if (Is(key, "valuesToAdd")) {
           return Done(StringList(fv, "requestParameters.valuesToAdd", child, &restore_grantees_));
         }
-        if (key == "createVolumePermission" || key == "launchPermission") {
+        if (Is(key, "createVolumePermission") || Is(key, "launchPermission")) {
           return Done(Permission(fv, child));
         }
-        if (key == "bucketPolicy") return Done(BucketPolicy(fv, child));
-        if (key == "ReplicationConfiguration") return Done(Replication(fv, child));
+        if (Is(key, "bucketPolicy")) return Done(BucketPolicy(fv, child));
+        if (Is(key, "ReplicationConfiguration")) return Done(Replication(fv, child));
         return FieldStep::kSkip;
       });
 }
 
-// {"add": {"items": [{"userId": "123456789012"}, {"group": "all"}]}, "remove": ...}
+// createVolumePermission, launchPermission:
+// {"add": {"items": [{"userId": "123456789012"}, {"group": "all"}]}, "remove": {...}}
 bool CloudTrailDecoder::Permission(od::value& v, const ProjectionNode* proj) {
   static constexpr std::string_view kName = "requestParameters.permission";
   od::object obj;
   bool present;
   if (!reader_.Object(v, kName, proj, &obj, &present)) return false;
   if (!present) return true;
-  return reader_.ForEachField(obj, kName, proj, [this](std::string_view key, od::value& add_value,
-                                                       const ProjectionNode* add_proj) {
-    if (key != "add") return FieldStep::kSkip;  // "remove" takes access away
-    od::object add;
-    bool add_present;
-    if (!reader_.Object(add_value, kName, add_proj, &add, &add_present)) return FieldStep::kFail;
-    if (!add_present) return FieldStep::kDone;
-    return Done(reader_.ForEachField(add, kName, add_proj, [this](std::string_view k, od::value& items_value,
-                                                                  const ProjectionNode* items_proj) {
-      if (k != "items") return FieldStep::kSkip;
-      od::array items;
-      bool items_present;
-      if (!reader_.Array(items_value, kName, items_proj, &items, &items_present)) return FieldStep::kFail;
-      if (!items_present) return FieldStep::kDone;
-      return Done(reader_.ForEachElement(items, kName, [this](od::value& item_value) {
-        od::object item;
-        bool item_present;
-        if (!reader_.Object(item_value, kName, nullptr, &item, &item_present)) return false;
-        if (!item_present) return true;
-        return reader_.ForEachField(item, kName, nullptr, [this](std::string_view ik, od::value& iv,
-                                                                const ProjectionNode*) {
-          std::string_view s;
-          if (ik == "userId") {
-            if (!reader_.String(iv, kName, nullptr, &s)) return FieldStep::kFail;
-            grantees_.Add(s);
-            return FieldStep::kDone;
-          }
-          if (ik == "group") {
-            if (!reader_.String(iv, kName, nullptr, &s)) return FieldStep::kFail;
-            if (s == "all") grantees_.Add(kPublic);
-            return FieldStep::kDone;
-          }
-          return FieldStep::kSkip;
-        });
-      }));
-    }));
-  });
+  return reader_.ForEachField(
+      obj, kName, proj, [this](std::string_view key, od::value& add, const ProjectionNode* child) {
+        if (!Is(key, "add")) return FieldStep::kSkip;  // "remove" takes access away
+        return Done(PermissionAdd(add, child));
+      });
+}
+
+bool CloudTrailDecoder::PermissionAdd(od::value& v, const ProjectionNode* proj) {
+  static constexpr std::string_view kName = "requestParameters.permission.add";
+  od::object obj;
+  bool present;
+  if (!reader_.Object(v, kName, proj, &obj, &present)) return false;
+  if (!present) return true;
+  return reader_.ForEachField(
+      obj, kName, proj, [this](std::string_view key, od::value& iv, const ProjectionNode* child) {
+        if (!Is(key, "items")) return FieldStep::kSkip;
+        od::array items;
+        bool items_present;
+        if (!reader_.Array(iv, kName, child, &items, &items_present)) return FieldStep::kFail;
+        if (!items_present) return FieldStep::kDone;
+        return Done(reader_.ForEachElement(
+            items, kName, [this](od::value& item) { return PermissionItem(item); }));
+      });
+}
+
+// {"userId": "123456789012"} or {"group": "all"}
+bool CloudTrailDecoder::PermissionItem(od::value& v) {
+  static constexpr std::string_view kName = "requestParameters.permission.add.items";
+  od::object obj;
+  bool present;
+  if (!reader_.Object(v, kName, nullptr, &obj, &present)) return false;
+  if (!present) return true;
+  auto grantee = [this](std::string_view key, od::value& fv, const ProjectionNode*) {
+    const bool user = Is(key, "userId");
+    if (!user && !Is(key, "group")) return FieldStep::kSkip;
+    std::string_view s;
+    if (!reader_.String(fv, kName, nullptr, &s)) return FieldStep::kFail;
+    if (user) {
+      grantees_.Add(s);
+    } else if (Is(s, "all")) {
+      grantees_.Add(kPublic);
+    }
+    return FieldStep::kDone;
+  };
+  return reader_.ForEachField(obj, kName, nullptr, grantee);
 }
 
 // {"Statement": [{"Effect": "Allow", "Principal": {"AWS": [...]}, ...}]}
@@ -456,18 +583,20 @@ bool CloudTrailDecoder::BucketPolicy(od::value& v, const ProjectionNode* proj) {
   bool present;
   if (!reader_.Object(v, kName, proj, &obj, &present)) return false;
   if (!present) return true;
-  return reader_.ForEachField(obj, kName, proj, [this](std::string_view key, od::value& sv,
-                                                       const ProjectionNode* child) {
-    if (key != "Statement") return FieldStep::kSkip;
-    std::string_view token = sv.raw_json_token();
-    if (KindOfToken(token) == JsonKind::kObject) return Done(PolicyStatement(sv, child));
-    od::array statements;
-    bool statements_present;
-    if (!reader_.Array(sv, kName, child, &statements, &statements_present)) return FieldStep::kFail;
-    if (!statements_present) return FieldStep::kDone;
-    return Done(reader_.ForEachElement(statements, kName,
-                                       [this](od::value& st) { return PolicyStatement(st, nullptr); }));
-  });
+  return reader_.ForEachField(
+      obj, kName, proj, [this](std::string_view key, od::value& sv, const ProjectionNode* child) {
+        if (!Is(key, "Statement")) return FieldStep::kSkip;
+        std::string_view token = sv.raw_json_token();
+        if (KindOfToken(token) == JsonKind::kObject) return Done(PolicyStatement(sv, child));
+        od::array statements;
+        bool statements_present;
+        if (!reader_.Array(sv, kName, child, &statements, &statements_present)) {
+          return FieldStep::kFail;
+        }
+        if (!statements_present) return FieldStep::kDone;
+        return Done(reader_.ForEachElement(
+            statements, kName, [this](od::value& st) { return PolicyStatement(st, nullptr); }));
+      });
 }
 
 bool CloudTrailDecoder::PolicyStatement(od::value& v, const ProjectionNode* proj) {
@@ -484,32 +613,35 @@ bool CloudTrailDecoder::PolicyStatement(od::value& v, const ProjectionNode* proj
     grantees_.Add(AccountOfPrincipal(s));
     return true;
   };
-  bool ok = reader_.ForEachField(obj, kName, proj, [&](std::string_view key, od::value& fv,
-                                                       const ProjectionNode* child) {
-    if (key == "Effect") return Done(reader_.String(fv, kName, child, &effect));
-    if (key != "Principal") return FieldStep::kSkip;
-    JsonKind kind = KindOfToken(fv.raw_json_token());
-    if (kind != JsonKind::kObject) return Done(add_principal(fv, child));  // "*"
-    od::object principal;
-    bool principal_present;
-    if (!reader_.Object(fv, kName, child, &principal, &principal_present)) {
-      return FieldStep::kFail;
-    }
-    return Done(reader_.ForEachField(principal, kName, child, [&](std::string_view pk,
-                                                                  od::value& pv,
-                                                                  const ProjectionNode* pc) {
-      if (pk != "AWS") return FieldStep::kSkip;  // Service, CanonicalUser, Federated
-      if (KindOfToken(pv.raw_json_token()) != JsonKind::kArray) return Done(add_principal(pv, pc));
-      od::array list;
-      bool list_present;
-      if (!reader_.Array(pv, kName, pc, &list, &list_present)) return FieldStep::kFail;
-      if (!list_present) return FieldStep::kDone;
-      return Done(reader_.ForEachElement(
-          list, kName, [&](od::value& element) { return add_principal(element, nullptr); }));
-    }));
-  });
+  bool ok = reader_.ForEachField(
+      obj, kName, proj, [&](std::string_view key, od::value& fv, const ProjectionNode* child) {
+        if (Is(key, "Effect")) return Done(reader_.String(fv, kName, child, &effect));
+        if (!Is(key, "Principal")) return FieldStep::kSkip;
+        JsonKind kind = KindOfToken(fv.raw_json_token());
+        if (kind != JsonKind::kObject) return Done(add_principal(fv, child));  // "*"
+        od::object principal;
+        bool principal_present;
+        if (!reader_.Object(fv, kName, child, &principal, &principal_present)) {
+          return FieldStep::kFail;
+        }
+        return Done(reader_.ForEachField(
+            principal, kName, child,
+            [&](std::string_view pk, od::value& pv, const ProjectionNode* pc) {
+              if (!Is(pk, "AWS")) return FieldStep::kSkip;  // Service, CanonicalUser, Federated
+              if (KindOfToken(pv.raw_json_token()) != JsonKind::kArray) {
+                return Done(add_principal(pv, pc));
+              }
+              od::array list;
+              bool list_present;
+              if (!reader_.Array(pv, kName, pc, &list, &list_present)) return FieldStep::kFail;
+              if (!list_present) return FieldStep::kDone;
+              return Done(reader_.ForEachElement(list, kName, [&](od::value& element) {
+                return add_principal(element, nullptr);
+              }));
+            }));
+      });
   if (!ok) return false;
-  if (effect == "Deny") grantees_.size = mark;  // "Effect" may come after "Principal"
+  if (Is(effect, "Deny")) grantees_.size = mark;  // "Effect" may come after "Principal"
   return true;
 }
 
@@ -521,19 +653,19 @@ bool CloudTrailDecoder::Replication(od::value& v, const ProjectionNode* proj) {
   bool present;
   if (!reader_.Object(v, kName, proj, &obj, &present)) return false;
   if (!present) return true;
-  return reader_.ForEachField(obj, kName, proj, [this](std::string_view key, od::value& rv,
-                                                       const ProjectionNode* child) {
-    if (key != "Rule" && key != "Rules") return FieldStep::kSkip;
-    if (KindOfToken(rv.raw_json_token()) == JsonKind::kObject) {
-      return Done(ReplicationRule(rv, child));
-    }
-    od::array rules;
-    bool rules_present;
-    if (!reader_.Array(rv, kName, child, &rules, &rules_present)) return FieldStep::kFail;
-    if (!rules_present) return FieldStep::kDone;
-    return Done(reader_.ForEachElement(rules, kName,
-                                       [this](od::value& rule) { return ReplicationRule(rule, nullptr); }));
-  });
+  return reader_.ForEachField(
+      obj, kName, proj, [this](std::string_view key, od::value& rv, const ProjectionNode* child) {
+        if (!Is(key, "Rule") && !Is(key, "Rules")) return FieldStep::kSkip;
+        if (KindOfToken(rv.raw_json_token()) == JsonKind::kObject) {
+          return Done(ReplicationRule(rv, child));
+        }
+        od::array rules;
+        bool rules_present;
+        if (!reader_.Array(rv, kName, child, &rules, &rules_present)) return FieldStep::kFail;
+        if (!rules_present) return FieldStep::kDone;
+        return Done(reader_.ForEachElement(
+            rules, kName, [this](od::value& rule) { return ReplicationRule(rule, nullptr); }));
+      });
 }
 
 bool CloudTrailDecoder::ReplicationRule(od::value& v, const ProjectionNode* proj) {
@@ -542,22 +674,22 @@ bool CloudTrailDecoder::ReplicationRule(od::value& v, const ProjectionNode* proj
   bool present;
   if (!reader_.Object(v, kName, proj, &obj, &present)) return false;
   if (!present) return true;
-  return reader_.ForEachField(obj, kName, proj, [this](std::string_view key, od::value& dv,
-                                                       const ProjectionNode* child) {
-    if (key != "Destination") return FieldStep::kSkip;
-    od::object dst;
-    bool dst_present;
-    if (!reader_.Object(dv, kName, child, &dst, &dst_present)) return FieldStep::kFail;
-    if (!dst_present) return FieldStep::kDone;
-    return Done(reader_.ForEachField(dst, kName, child, [this](std::string_view k, od::value& av,
-                                                               const ProjectionNode* c) {
-      if (k != "Account") return FieldStep::kSkip;
-      std::string_view account;
-      if (!reader_.String(av, kName, c, &account)) return FieldStep::kFail;
-      grantees_.Add(account);
-      return FieldStep::kDone;
-    }));
-  });
+  return reader_.ForEachField(
+      obj, kName, proj, [this](std::string_view key, od::value& dv, const ProjectionNode* child) {
+        if (!Is(key, "Destination")) return FieldStep::kSkip;
+        od::object dst;
+        bool dst_present;
+        if (!reader_.Object(dv, kName, child, &dst, &dst_present)) return FieldStep::kFail;
+        if (!dst_present) return FieldStep::kDone;
+        return Done(reader_.ForEachField(
+            dst, kName, child, [this](std::string_view k, od::value& av, const ProjectionNode* c) {
+              if (!Is(k, "Account")) return FieldStep::kSkip;
+              std::string_view account;
+              if (!reader_.String(av, kName, c, &account)) return FieldStep::kFail;
+              grantees_.Add(account);
+              return FieldStep::kDone;
+            }));
+      });
 }
 
 bool CloudTrailDecoder::StringList(od::value& v, std::string_view name, const ProjectionNode* proj,
@@ -569,7 +701,7 @@ bool CloudTrailDecoder::StringList(od::value& v, std::string_view name, const Pr
   return reader_.ForEachElement(arr, name, [&](od::value& element) {
     std::string_view s;
     if (!reader_.String(element, name, nullptr, &s)) return false;
-    list->Add(s == "all" ? kPublic : s);
+    list->Add(Is(s, "all") ? kPublic : s);
     return true;
   });
 }
@@ -582,7 +714,7 @@ bool CloudTrailDecoder::ResponseElements(od::value& v, const ProjectionNode* pro
   return reader_.ForEachField(
       obj, "responseElements", proj,
       [this](std::string_view key, od::value& fv, const ProjectionNode* child) {
-        if (key != "ConsoleLogin") return FieldStep::kSkip;
+        if (!Is(key, "ConsoleLogin")) return FieldStep::kSkip;
         return Done(reader_.String(fv, "responseElements.ConsoleLogin", child, &f_.console_login));
       });
 }
@@ -595,11 +727,13 @@ bool CloudTrailDecoder::AdditionalEventData(od::value& v, const ProjectionNode* 
   return reader_.ForEachField(
       obj, "additionalEventData", proj,
       [this](std::string_view key, od::value& fv, const ProjectionNode* child) {
-        if (key == "bytesTransferredOut") {
-          return Done(reader_.Int64(fv, "additionalEventData.bytesTransferredOut", child, &f_.bytes_out));
+        if (Is(key, "bytesTransferredOut")) {
+          return Done(
+              reader_.Int64(fv, "additionalEventData.bytesTransferredOut", child, &f_.bytes_out));
         }
-        if (key == "bytesTransferredIn") {
-          return Done(reader_.Int64(fv, "additionalEventData.bytesTransferredIn", child, &f_.bytes_in));
+        if (Is(key, "bytesTransferredIn")) {
+          return Done(
+              reader_.Int64(fv, "additionalEventData.bytesTransferredIn", child, &f_.bytes_in));
         }
         return FieldStep::kSkip;
       });
@@ -617,13 +751,17 @@ bool CloudTrailDecoder::Resources(od::value& v, const ProjectionNode* proj) {
     if (!reader_.Object(element, kName, nullptr, &obj, &obj_present)) return false;
     if (!obj_present) return true;
     Resource r;
-    bool ok = reader_.ForEachField(obj, kName, nullptr, [&](std::string_view key, od::value& fv,
-                                                            const ProjectionNode*) {
-      if (key == "ARN" || key == "arn") return Done(reader_.String(fv, "resources.ARN", nullptr, &r.arn));
-      if (key == "accountId") return Done(reader_.String(fv, "resources.accountId", nullptr, &r.account));
-      if (key == "type") return Done(reader_.String(fv, "resources.type", nullptr, &r.type));
-      return FieldStep::kSkip;
-    });
+    bool ok = reader_.ForEachField(
+        obj, kName, nullptr, [&](std::string_view key, od::value& fv, const ProjectionNode*) {
+          if (Is(key, "ARN") || Is(key, "arn")) {
+            return Done(reader_.String(fv, "resources.ARN", nullptr, &r.arn));
+          }
+          if (Is(key, "accountId")) {
+            return Done(reader_.String(fv, "resources.accountId", nullptr, &r.account));
+          }
+          if (Is(key, "type")) return Done(reader_.String(fv, "resources.type", nullptr, &r.type));
+          return FieldStep::kSkip;
+        });
     if (!ok) return false;
     if (f_.first_resource_arn.empty()) f_.first_resource_arn = r.arn;
     if (f_.num_resources < kMaxResources) resources_[f_.num_resources++] = r;
@@ -635,8 +773,8 @@ bool CloudTrailDecoder::Resources(od::value& v, const ProjectionNode* proj) {
 // assumed role; "root" for the account root; the service for AWS services.
 std::string_view CloudTrailDecoder::Credential(Arena& arena) const {
   std::string_view type = f_.identity_type;
-  if (type == "Root") return "root";
-  if (type == "AssumedRole") {
+  if (Is(type, "Root")) return "root";
+  if (Is(type, "AssumedRole")) {
     static constexpr std::string_view kMarker = ":assumed-role/";
     if (size_t pos = f_.arn.find(kMarker); pos != std::string_view::npos) {
       return f_.arn.substr(pos + kMarker.size());
@@ -651,12 +789,12 @@ std::string_view CloudTrailDecoder::Credential(Arena& arena) const {
       std::memcpy(p + f_.issuer_name.size() + 1, session.data(), session.size());
       return std::string_view(p, f_.issuer_name.size() + 1 + session.size());
     }
-  } else if (type == "FederatedUser") {
+  } else if (Is(type, "FederatedUser")) {
     static constexpr std::string_view kMarker = ":federated-user/";
     if (size_t pos = f_.arn.find(kMarker); pos != std::string_view::npos) {
       return f_.arn.substr(pos + kMarker.size());
     }
-  } else if (type == "AWSService" && !f_.invoked_by.empty()) {
+  } else if (Is(type, "AWSService") && !f_.invoked_by.empty()) {
     return f_.invoked_by;
   }
   if (!f_.user_name.empty()) return f_.user_name;
@@ -675,7 +813,7 @@ std::string_view CloudTrailDecoder::CopyDestinationAccount(std::string_view own)
   bool destination_listed = false;
   for (int i = 0; i < f_.num_resources; ++i) {
     const Resource& r = resources_[i];
-    if (r.type != "AWS::S3::Bucket" || BucketOfArn(r.arn) != f_.bucket) continue;
+    if (!Is(r.type, "AWS::S3::Bucket") || BucketOfArn(r.arn) != f_.bucket) continue;
     destination_listed = true;
     if (!r.account.empty() && r.account != own) return r.account;
   }
@@ -687,7 +825,7 @@ std::string_view CloudTrailDecoder::CopyDestinationAccount(std::string_view own)
   source = source.substr(0, source.find('/'));
   for (int i = 0; i < f_.num_resources; ++i) {
     const Resource& r = resources_[i];
-    if (r.type != "AWS::S3::Bucket" || r.account.empty() || r.account == own) continue;
+    if (!Is(r.type, "AWS::S3::Bucket") || r.account.empty() || r.account == own) continue;
     if (BucketOfArn(r.arn) != source) return r.account;
   }
   return {};
@@ -701,7 +839,7 @@ bool CloudTrailDecoder::Build(const RecordContext& ctx, Arena& arena, Event& e) 
   if (!f_.has_time) [[unlikely]] {
     return reader_.Fail(RecordCode::kRejectMissingTime, "eventTime", "missing");
   }
-  std::optional<int64_t> time = ParseIso8601(f_.event_time);
+  std::optional<int64_t> time = time_parser_.Parse(f_.event_time);
   if (!time) [[unlikely]] {
     return reader_.Fail(RecordCode::kRejectBadTime, "eventTime", "not an ISO 8601 time");
   }
@@ -718,7 +856,7 @@ bool CloudTrailDecoder::Build(const RecordContext& ctx, Arena& arena, Event& e) 
     if (std::optional<IpAddress> ip = IpAddress::Parse(f_.source_ip)) e.src_ip = *ip;
   }
 
-  const bool is_s3 = f_.event_source == kS3Source;
+  const bool is_s3 = IsS3(f_.event_source);
   if (is_s3 && !f_.bucket.empty()) {
     // arn:aws:s3:::bucket[/key]
     size_t size = kS3ArnPrefix.size() + f_.bucket.size() + (f_.key.empty() ? 0 : 1 + f_.key.size());
@@ -733,7 +871,7 @@ bool CloudTrailDecoder::Build(const RecordContext& ctx, Arena& arena, Event& e) 
       std::memcpy(q, f_.key.data(), f_.key.size());
     }
     e.object = std::string_view(p, size);
-  } else if (!f_.shared_id.empty()) {
+  } else if (IsShare(f_.api) && !f_.shared_id.empty()) {
     e.object = f_.shared_id;
   } else {
     e.object = f_.first_resource_arn;
@@ -741,7 +879,7 @@ bool CloudTrailDecoder::Build(const RecordContext& ctx, Arena& arena, Event& e) 
 
   const std::string_view own = f_.recipient_account.empty() ? f_.account_id : f_.recipient_account;
   e.kind = Kind::kAccess;
-  switch (ApiOf(f_.event_name)) {
+  switch (f_.api) {
     case Api::kLogin:
       e.kind = Kind::kAuth;
       e.action = Action::kLogin;
@@ -768,7 +906,7 @@ bool CloudTrailDecoder::Build(const RecordContext& ctx, Arena& arena, Event& e) 
       break;
     case Api::kShareDbSnapshot:
       // Only the "restore" attribute lets another account copy the snapshot.
-      if (f_.attribute_name == "restore") e.dst_account = restore_grantees_.FirstForeign(own);
+      if (Is(f_.attribute_name, "restore")) e.dst_account = restore_grantees_.FirstForeign(own);
       break;
     case Api::kShareSnapshot:
     case Api::kShareImage:
@@ -788,7 +926,8 @@ bool CloudTrailDecoder::Build(const RecordContext& ctx, Arena& arena, Event& e) 
     }
   }
 
-  const bool failed = !f_.error_code.empty() || f_.console_login == "Failure";
+  const bool failed =
+      !f_.error_code.empty() || (f_.api == Api::kLogin && Is(f_.console_login, "Failure"));
   e.outcome = failed ? Outcome::kFailure : Outcome::kSuccess;
   return true;
 }

@@ -49,16 +49,16 @@ RecordCode RecordCodeForJsonError(simdjson::error_code error);
 
 // Whether `json` nests objects and arrays deeper than `max_depth`.
 // simdjson On-Demand does not bound the depth of what it skips, so the limit
-// is checked before parsing. A record with at most `max_depth` opening
-// brackets in total cannot be too deep, so the common case is one vectorized
-// byte count; only records with more brackets get the exact, string-aware scan.
+// is checked on the text. A record with at most `max_depth` opening brackets
+// in total cannot be too deep, so the common case is one vectorized byte
+// count; only records with more brackets get the exact, string-aware scan.
 bool NestingExceeds(std::string_view json, size_t max_depth);
 
 // JSON whitespace removed from the end of `s` (simdjson tokens include the
 // whitespace up to the next structural character).
 inline std::string_view TrimJsonSpace(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' ||
-                        s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) {
     s.remove_suffix(1);
   }
   return s;
@@ -70,15 +70,22 @@ inline bool HasBackslash(const char* p, size_t n) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   constexpr uint64_t kHigh = 0x8080808080808080ULL;
   constexpr uint64_t kBackslashes = kOnes * '\\';
-  for (size_t i = 0; i < n; i += 8) {
+  // No early exit: the strings are short and the loop stays branch-free.
+  uint64_t found = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
     uint64_t word;
     std::memcpy(&word, p + i, sizeof(word));
     uint64_t x = word ^ kBackslashes;  // a zero byte where there is a backslash
-    uint64_t zero = (x - kOnes) & ~x & kHigh;
-    if (n - i < 8) zero &= (uint64_t{1} << (8 * (n - i))) - 1;  // bytes past the end
-    if (zero != 0) return true;
+    found |= (x - kOnes) & ~x & kHigh;
   }
-  return false;
+  if (i < n) {
+    uint64_t word;
+    std::memcpy(&word, p + i, sizeof(word));
+    uint64_t x = word ^ kBackslashes;
+    found |= (x - kOnes) & ~x & kHigh & ((uint64_t{1} << (8 * (n - i))) - 1);
+  }
+  return found != 0;
 }
 
 // The source-namespace paths that loaded rules read, as a tree of object keys:
@@ -88,13 +95,18 @@ struct ProjectionNode {
   std::string key;
   int32_t id = -1;  // Event::extras id when the path ends here, else -1
   std::vector<ProjectionNode> children;
+  uint64_t child_sizes = 0;  // bit (size % 64) set for each child key: a quick "no"
 
   bool wanted() const { return id >= 0; }
   // The child for `key`, or null. Null-safe: Child(nullptr, ...) is null.
-  const ProjectionNode* Child(std::string_view k) const;
+  const ProjectionNode* Child(std::string_view k) const {
+    if (((child_sizes >> (k.size() % 64)) & 1) == 0) return nullptr;  // most keys
+    return FindChild(k);
+  }
   static const ProjectionNode* Child(const ProjectionNode* node, std::string_view k) {
     return node == nullptr ? nullptr : node->Child(k);
   }
+  const ProjectionNode* FindChild(std::string_view k) const;
 };
 
 class ProjectionTree {
@@ -117,6 +129,13 @@ class ProjectionTree {
  private:
   ProjectionNode root_;
 };
+
+// s == literal, with the length known at compile time so the compare is a few
+// inline word loads instead of a memcmp call (keys are compared per field).
+template <size_t N>
+inline bool Is(std::string_view s, const char (&literal)[N]) {
+  return s.size() == N - 1 && std::memcmp(s.data(), literal, N - 1) == 0;
+}
 
 // What a field callback did with a field (JsonFieldReader::ForEachField).
 enum class FieldStep : uint8_t {
@@ -154,18 +173,17 @@ class JsonFieldReader {
   // invalid_json (one record is one JSON value).
   bool End(simdjson::ondemand::document& doc);
 
-  // The key of a field. A view into the record, or into the parser's buffer
-  // when it has escapes (valid until the next record).
-  bool Key(simdjson::ondemand::field& field, std::string_view where, std::string_view* key) {
-    // Stage 1 has checked that the string is closed.
-    const char* p = field.key().raw();
-    size_t n = 0;
-    while (p[n] != '"' && p[n] != '\\') ++n;
-    if (p[n] == '"') [[likely]] {
-      *key = std::string_view(p, n);
-      return true;
-    }
-    return EscapedKey(field, where, key);
+  // The key of a field as written in the record, escapes and all. Found from
+  // both ends instead of scanned: the key starts after its opening quote, and
+  // only its closing quote, ':' and whitespace lie between it and the value
+  // (stage 1 and the iterator checked that).
+  static std::string_view RawKey(simdjson::ondemand::field& field) {
+    const char* start = field.key().raw();
+    const char* end = field.value().raw_json_token().data() - 1;
+    while (*end != ':') --end;
+    --end;
+    while (*end != '"') --end;
+    return std::string_view(start, static_cast<size_t>(end - start));
   }
 
   // Iterates `obj` in document order. For each field calls
@@ -176,18 +194,28 @@ class JsonFieldReader {
   bool ForEachField(simdjson::ondemand::object& obj, std::string_view where,
                     const ProjectionNode* proj, Fn&& fn) {
     for (auto field_result : obj) {
-      // Kept inline: handing the result to an out-of-line function costs a
-      // store-forwarding stall per field.
-      simdjson::ondemand::field field;
-      if (auto err = std::move(field_result).get(field); err) [[unlikely]] {
+      // The field is used in place: copying it out of the result (get())
+      // costs a store-forwarding stall per field with GCC.
+      if (auto err = field_result.error(); err) [[unlikely]] {
         return FailJson(err, where);
       }
-      std::string_view key;
-      if (!Key(field, where, &key)) [[unlikely]] return false;
+      simdjson::ondemand::field& field = field_result.value_unsafe();
+      std::string_view key = RawKey(field);
       const ProjectionNode* child = ProjectionNode::Child(proj, key);
       FieldStep step = fn(key, field.value(), child);
-      if (step == FieldStep::kFail) [[unlikely]] return false;
-      if (step == FieldStep::kSkip && child != nullptr && !Project(field.value(), *child)) {
+      if (step == FieldStep::kSkip) {
+        // A key with an escape never equals a name as written: match what it
+        // means. Only keys nobody asked for get this check.
+        if (MayHaveEscape(key)) [[unlikely]] {
+          if (!EscapedKey(field, where, &key)) return false;
+          child = ProjectionNode::Child(proj, key);
+          step = fn(key, field.value(), child);
+        }
+        if (step == FieldStep::kSkip && child != nullptr && !Project(field.value(), *child)) {
+          return false;
+        }
+      }
+      if (step == FieldStep::kFail) [[unlikely]] {
         return false;
       }
     }
@@ -197,16 +225,15 @@ class JsonFieldReader {
   template <typename Fn>
   bool ForEachElement(simdjson::ondemand::array& arr, std::string_view where, Fn&& fn) {
     for (auto element_result : arr) {
-      simdjson::ondemand::value element;
-      if (auto err = std::move(element_result).get(element); err) [[unlikely]] {
+      if (auto err = element_result.error(); err) [[unlikely]] {
         return FailJson(err, where);
       }
-      if (!fn(element)) [[unlikely]] return false;
+      if (!fn(element_result.value_unsafe())) [[unlikely]] {
+        return false;
+      }
     }
     return true;
   }
-
-
 
   // Reads a string field. A string goes to `*out`; null leaves `*out` as is.
   // Any other type is wrong_type when `strict`, else ignored. When `proj` is
@@ -217,7 +244,7 @@ class JsonFieldReader {
     std::string_view token = TrimJsonSpace(value.raw_json_token());
     if (token.size() >= 2 && token.front() == '"' && token.back() == '"' &&
         token.size() - 2 <= limits_.max_field_bytes &&
-        !HasBackslash(token.data() + 1, token.size() - 2)) [[likely]] {
+        !MayHaveEscape(token.substr(1, token.size() - 2))) [[likely]] {
       *out = token.substr(1, token.size() - 2);
       ProjectText(proj, *out);
       return true;
@@ -237,7 +264,9 @@ class JsonFieldReader {
     std::string_view token = value.raw_json_token();
     if (!token.empty() && token.front() == '{' && proj == nullptr) [[likely]] {
       *present = true;
-      if (auto err = value.get_object().get(*out); err) [[unlikely]] return FailJson(err, name);
+      if (auto err = value.get_object().get(*out); err) [[unlikely]] {
+        return FailJson(err, name);
+      }
       return true;
     }
     return ObjectSlow(value, name, proj, out, present, strict);
@@ -257,6 +286,12 @@ class JsonFieldReader {
     }
   }
 
+  // Whether `s`, text inside the current record, holds a backslash. Most
+  // records hold none at all (Begin looked), so most strings are not scanned.
+  bool MayHaveEscape(std::string_view s) const {
+    return record_has_backslash_ && HasBackslash(s.data(), s.size());
+  }
+
   // Records a reject. Always returns false.
   bool Fail(RecordCode code, std::string_view name, std::string_view what);
   bool FailJson(simdjson::error_code error, std::string_view name);
@@ -268,16 +303,15 @@ class JsonFieldReader {
   DecodeResult result() const { return DecodeResult{code_, detail_}; }
 
  private:
-  bool EscapedKey(simdjson::ondemand::field& field, std::string_view where,
-                  std::string_view* key);
+  bool EscapedKey(simdjson::ondemand::field& field, std::string_view where, std::string_view* key);
   bool StringSlow(simdjson::ondemand::value& value, std::string_view name,
                   const ProjectionNode* proj, std::string_view* out, bool strict);
   bool ObjectSlow(simdjson::ondemand::value& value, std::string_view name,
                   const ProjectionNode* proj, simdjson::ondemand::object* out, bool* present,
                   bool strict);
   // Reads the string whose token is `token` (starts with '"').
-  bool StringToken(simdjson::ondemand::value& value, std::string_view token,
-                   std::string_view name, std::string_view* out);
+  bool StringToken(simdjson::ondemand::value& value, std::string_view token, std::string_view name,
+                   std::string_view* out);
   // Copies the scalar's text (no containers) into `*out`; null gives "".
   bool ScalarText(simdjson::ondemand::value& value, std::string_view token, JsonKind kind,
                   std::string_view name, std::string_view* out);
@@ -287,6 +321,7 @@ class JsonFieldReader {
   ProjectionTree projection_;
   Arena* arena_ = nullptr;
   Event* event_ = nullptr;
+  bool record_has_backslash_ = true;
   RecordCode code_ = RecordCode::kOk;
   std::string_view detail_;
   std::string detail_buffer_;  // reused; only written on rejects

@@ -24,43 +24,69 @@ namespace od = simdjson::ondemand;
 constexpr std::string_view kFormatName = "native";
 
 enum class Key : uint8_t {
-  kOther, kTime, kKind, kAction, kOutcome, kCredential, kTenant, kSrcIp, kSrcPort,
-  kSrcInternal, kHost, kSession, kObject, kObjectTenant, kBytes, kRecords, kDstIp,
-  kDstPort, kDstAccount, kDstExternal, kUserAgent,
-};
-
-struct KeyName {
-  std::string_view name;
-  Key key;
-};
-constexpr KeyName kKeys[] = {
-    {"time", Key::kTime},
-    {"kind", Key::kKind},
-    {"action", Key::kAction},
-    {"outcome", Key::kOutcome},
-    {"credential", Key::kCredential},
-    {"tenant", Key::kTenant},
-    {"src.ip", Key::kSrcIp},
-    {"src.port", Key::kSrcPort},
-    {"src.internal", Key::kSrcInternal},
-    {"host", Key::kHost},
-    {"session", Key::kSession},
-    {"object", Key::kObject},
-    {"object.tenant", Key::kObjectTenant},
-    {"bytes", Key::kBytes},
-    {"records", Key::kRecords},
-    {"dst.ip", Key::kDstIp},
-    {"dst.port", Key::kDstPort},
-    {"dst.account", Key::kDstAccount},
-    {"dst.external", Key::kDstExternal},
-    {"user_agent", Key::kUserAgent},
+  kOther,
+  kTime,
+  kKind,
+  kAction,
+  kOutcome,
+  kCredential,
+  kTenant,
+  kSrcIp,
+  kSrcPort,
+  kSrcInternal,
+  kHost,
+  kSession,
+  kObject,
+  kObjectTenant,
+  kBytes,
+  kRecords,
+  kDstIp,
+  kDstPort,
+  kDstAccount,
+  kDstExternal,
+  kUserAgent,
 };
 
 Key KeyOf(std::string_view name) {
-  for (const KeyName& k : kKeys) {
-    if (k.name == name) return k.key;
+  switch (name.size()) {
+    case 4:
+      if (Is(name, "time")) return Key::kTime;
+      if (Is(name, "kind")) return Key::kKind;
+      if (Is(name, "host")) return Key::kHost;
+      return Key::kOther;
+    case 5:
+      return Is(name, "bytes") ? Key::kBytes : Key::kOther;
+    case 6:
+      if (Is(name, "action")) return Key::kAction;
+      if (Is(name, "tenant")) return Key::kTenant;
+      if (Is(name, "src.ip")) return Key::kSrcIp;
+      if (Is(name, "object")) return Key::kObject;
+      if (Is(name, "dst.ip")) return Key::kDstIp;
+      return Key::kOther;
+    case 7:
+      if (Is(name, "outcome")) return Key::kOutcome;
+      if (Is(name, "session")) return Key::kSession;
+      if (Is(name, "records")) return Key::kRecords;
+      return Key::kOther;
+    case 8:
+      if (Is(name, "src.port")) return Key::kSrcPort;
+      if (Is(name, "dst.port")) return Key::kDstPort;
+      return Key::kOther;
+    case 10:
+      if (Is(name, "credential")) return Key::kCredential;
+      if (Is(name, "user_agent")) return Key::kUserAgent;
+      return Key::kOther;
+    case 11:
+      return Is(name, "dst.account") ? Key::kDstAccount : Key::kOther;
+    case 12:
+      if (Is(name, "src.internal")) return Key::kSrcInternal;
+      if (Is(name, "dst.external")) return Key::kDstExternal;
+      return Key::kOther;
+    case 13:
+      return Is(name, "object.tenant") ? Key::kObjectTenant : Key::kOther;
+    default:
+      return Key::kOther;
   }
-  return Key::kOther;
 }
 
 class NativeDecoder final : public Decoder {
@@ -70,8 +96,7 @@ class NativeDecoder final : public Decoder {
 
   Format format() const override { return Format::kNative; }
 
-  DecodeResult Decode(std::string_view record, const RecordContext& ctx,
-                      EventBatch& out) override {
+  DecodeResult Decode(std::string_view record, const RecordContext& ctx, EventBatch& out) override {
     Event& e = out.Add();
     reader_.Start(&out.arena(), &e);
     has_time_ = false;
@@ -120,34 +145,45 @@ bool NativeDecoder::Parse(std::string_view record, Event& e) {
 }
 
 FieldStep NativeDecoder::Field(std::string_view key, od::value& v, Event& e) {
-  // Unknown keys: keys are flat, so "geo.city" matches the projected path
-  // "geo.city" as written; a nested object under an unknown key is walked.
   if (KindOfToken(v.raw_json_token()) == JsonKind::kNull) return FieldStep::kDone;  // absent
   constexpr bool kStrict = true;
   switch (KeyOf(key)) {
-    case Key::kTime: return Done(Time(v, e));
-    case Key::kKind: return Done(Name(v, "kind", &ParseKind, &e.kind));
-    case Key::kAction: return Done(Name(v, "action", &ParseAction, &e.action));
-    case Key::kOutcome: return Done(Name(v, "outcome", &ParseOutcome, &e.outcome));
+    case Key::kTime:
+      return Done(Time(v, e));
+    case Key::kKind:
+      return Done(Name(v, "kind", &ParseKind, &e.kind));
+    case Key::kAction:
+      return Done(Name(v, "action", &ParseAction, &e.action));
+    case Key::kOutcome:
+      return Done(Name(v, "outcome", &ParseOutcome, &e.outcome));
     case Key::kCredential:
       return Done(reader_.String(v, "credential", nullptr, &e.credential, kStrict));
-    case Key::kTenant: return Done(reader_.String(v, "tenant", nullptr, &e.tenant, kStrict));
-    case Key::kSrcIp: return Done(Ip(v, "src.ip", &e.src_ip, &e.src_ip_text));
+    case Key::kTenant:
+      return Done(reader_.String(v, "tenant", nullptr, &e.tenant, kStrict));
+    case Key::kSrcIp:
+      return Done(Ip(v, "src.ip", &e.src_ip, &e.src_ip_text));
     case Key::kSrcPort: {
       int64_t port = 0;
       if (!Integer(v, "src.port", 0, 65535, &port)) return FieldStep::kFail;
       e.src_port = static_cast<uint16_t>(port);
       return FieldStep::kDone;
     }
-    case Key::kSrcInternal: return Done(Bool(v, "src.internal", &e.src_internal));
-    case Key::kHost: return Done(reader_.String(v, "host", nullptr, &e.host, kStrict));
-    case Key::kSession: return Done(reader_.String(v, "session", nullptr, &e.session, kStrict));
-    case Key::kObject: return Done(reader_.String(v, "object", nullptr, &e.object, kStrict));
+    case Key::kSrcInternal:
+      return Done(Bool(v, "src.internal", &e.src_internal));
+    case Key::kHost:
+      return Done(reader_.String(v, "host", nullptr, &e.host, kStrict));
+    case Key::kSession:
+      return Done(reader_.String(v, "session", nullptr, &e.session, kStrict));
+    case Key::kObject:
+      return Done(reader_.String(v, "object", nullptr, &e.object, kStrict));
     case Key::kObjectTenant:
       return Done(reader_.String(v, "object.tenant", nullptr, &e.object_tenant, kStrict));
-    case Key::kBytes: return Done(Integer(v, "bytes", 0, INT64_MAX, &e.bytes));
-    case Key::kRecords: return Done(Integer(v, "records", 0, INT64_MAX, &e.records));
-    case Key::kDstIp: return Done(Ip(v, "dst.ip", &e.dst_ip, &e.dst_ip_text));
+    case Key::kBytes:
+      return Done(Integer(v, "bytes", 0, INT64_MAX, &e.bytes));
+    case Key::kRecords:
+      return Done(Integer(v, "records", 0, INT64_MAX, &e.records));
+    case Key::kDstIp:
+      return Done(Ip(v, "dst.ip", &e.dst_ip, &e.dst_ip_text));
     case Key::kDstPort: {
       int64_t port = 0;
       if (!Integer(v, "dst.port", 0, 65535, &port)) return FieldStep::kFail;
@@ -156,12 +192,19 @@ FieldStep NativeDecoder::Field(std::string_view key, od::value& v, Event& e) {
     }
     case Key::kDstAccount:
       return Done(reader_.String(v, "dst.account", nullptr, &e.dst_account, kStrict));
-    case Key::kDstExternal: return Done(Bool(v, "dst.external", &e.dst_external));
+    case Key::kDstExternal:
+      return Done(Bool(v, "dst.external", &e.dst_external));
     case Key::kUserAgent:
       return Done(reader_.String(v, "user_agent", nullptr, &e.user_agent, kStrict));
     case Key::kOther:
       break;
   }
+  // An escaped key may name a known field: ForEachField unescapes it and
+  // asks again.
+  if (reader_.MayHaveEscape(key)) return FieldStep::kSkip;
+  // A key nobody defined: projected if a rule reads it. Keys are flat, so
+  // "geo.city" matches the path "geo.city" as written; an object under an
+  // unknown key is walked for the paths below it.
   const ProjectionTree& projection = reader_.projection();
   if (projection.empty()) return FieldStep::kDone;
   if (const ProjectionNode* node = projection.Find(key); node != nullptr) {
@@ -236,8 +279,7 @@ bool NativeDecoder::Bool(od::value& v, std::string_view name, Tri* out) {
   return true;
 }
 
-bool NativeDecoder::Ip(od::value& v, std::string_view name, IpAddress* ip,
-                       std::string_view* text) {
+bool NativeDecoder::Ip(od::value& v, std::string_view name, IpAddress* ip, std::string_view* text) {
   if (!reader_.String(v, name, nullptr, text, /*strict=*/true)) return false;
   if (std::optional<IpAddress> parsed = IpAddress::Parse(*text)) *ip = *parsed;
   return true;

@@ -10,7 +10,7 @@
 namespace credwatch::decode {
 namespace {
 
-using Kind_ = SshdMessageKind;
+using MsgKind = SshdMessageKind;
 
 // Prefix and suffix tests against literals: a memcmp of constant size for
 // equality only, which the compiler expands inline (a string_view compare is
@@ -106,12 +106,12 @@ bool ParseLoginBody(std::string_view body, SshdMessage* m) {
 
 SshdMessage Malformed(std::string_view why) {
   SshdMessage m;
-  m.kind = Kind_::kMalformed;
+  m.kind = MsgKind::kMalformed;
   m.error = why;
   return m;
 }
 
-SshdMessage Parsed(Kind_ kind) {
+SshdMessage Parsed(MsgKind kind) {
   SshdMessage m;
   m.kind = kind;
   return m;
@@ -139,7 +139,7 @@ SshdMessage ParseSftp(std::string_view text) {
   SshdMessage m;
   bool opened = HasPrefix(text, "session opened for local user ");
   if (opened || HasPrefix(text, "session closed for local user ")) {
-    m.kind = opened ? Kind_::kSftpSessionOpened : Kind_::kSftpSessionClosed;
+    m.kind = opened ? MsgKind::kSftpSessionOpened : MsgKind::kSftpSessionClosed;
     std::string_view rest = text.substr(30);
     size_t from = rest.rfind(" from [");
     if (from == std::string_view::npos) {
@@ -168,14 +168,14 @@ SshdMessage ParseSftp(std::string_view text) {
         !ConsumeDigits(&nums, &m.bytes_written) || !nums.empty()) {
       return Malformed("sftp close: bad 'bytes read N written M'");
     }
-    m.kind = Kind_::kSftpTransfer;
+    m.kind = MsgKind::kSftpTransfer;
     return m;
   }
-  Kind_ kind = Kind_::kIrrelevant;
+  MsgKind kind = MsgKind::kIrrelevant;
   if (ConsumePrefix(&rest, "opendir \"")) {
-    kind = Kind_::kSftpList;
+    kind = MsgKind::kSftpList;
   } else if (ConsumePrefix(&rest, "remove name \"") || ConsumePrefix(&rest, "rmdir name \"")) {
-    kind = Kind_::kSftpRemove;
+    kind = MsgKind::kSftpRemove;
   } else {
     // open (reported with its bytes at close), closedir, stat, rename, ...
     return m;
@@ -204,7 +204,7 @@ SshdMessage ParseSshd(std::string_view text) {
     if (!ParseLoginBody(rest, &m) || m.user.empty()) {
       return Malformed("sshd Accepted line without 'for <user> from <ip> port <n>'");
     }
-    m.kind = Kind_::kLoginAccepted;
+    m.kind = MsgKind::kLoginAccepted;
     return m;
   }
   if (ConsumePrefix(&rest, "Failed ")) {
@@ -214,16 +214,16 @@ SshdMessage ParseSshd(std::string_view text) {
     }
     // "none" is the client asking which methods exist, logged before every
     // real attempt: not a guess at a secret.
-    if (m.method == "none") return Parsed(Kind_::kIrrelevant);
+    if (m.method == "none") return Parsed(MsgKind::kIrrelevant);
     if (!ConsumePrefix(&m.user, "invalid user ")) ConsumePrefix(&m.user, "illegal user ");
     if (m.user.empty()) return Malformed("sshd Failed line without a user");
-    m.kind = Kind_::kLoginFailed;
+    m.kind = MsgKind::kLoginFailed;
     return m;
   }
   // Everything before authentication completes ("Connection closed by ...
   // [preauth]", "Invalid user ...") carries no event: each guess is counted
   // by its "Failed <method>" line.
-  if (HasSuffix(text, "[preauth]")) return Parsed(Kind_::kIrrelevant);
+  if (HasSuffix(text, "[preauth]")) return Parsed(MsgKind::kIrrelevant);
 
   // pam_unix session lines: "pam_unix(sshd:session): session opened for user
   // U(uid=N) by (uid=0)", older "(pam_unix) session opened for user U by ...".
@@ -231,9 +231,9 @@ SshdMessage ParseSshd(std::string_view text) {
       ConsumePrefix(&rest, "(pam_unix) ")) {
     SshdMessage m;
     if (ConsumePrefix(&rest, "session opened for user ")) {
-      m.kind = Kind_::kPamSessionOpened;
+      m.kind = MsgKind::kPamSessionOpened;
     } else if (ConsumePrefix(&rest, "session closed for user ")) {
-      m.kind = Kind_::kPamSessionClosed;
+      m.kind = MsgKind::kPamSessionClosed;
     } else {
       return m;
     }
@@ -244,12 +244,12 @@ SshdMessage ParseSshd(std::string_view text) {
   if (ConsumePrefix(&rest, "Received disconnect from ") ||
       ConsumePrefix(&rest, "Connection closed by ") ||
       ConsumePrefix(&rest, "Closing connection to ")) {
-    SshdMessage m = Parsed(Kind_::kDisconnect);
+    SshdMessage m = Parsed(MsgKind::kDisconnect);
     ParseDisconnectAddress(rest, &m);
     return m;
   }
   if (ConsumePrefix(&rest, "Disconnected from ")) {
-    SshdMessage m = Parsed(Kind_::kDisconnect);
+    SshdMessage m = Parsed(MsgKind::kDisconnect);
     if (ConsumePrefix(&rest, "user ")) {
       // "Disconnected from user U IP port P": U and IP from the right.
       size_t port_pos = rest.rfind(" port ");
@@ -275,9 +275,9 @@ SshdMessage ParsePam(std::string_view text) {
   SshdMessage m;
   std::string_view rest = text;
   if (ConsumePrefix(&rest, "session opened for user ")) {
-    m.kind = Kind_::kPamSessionOpened;
+    m.kind = MsgKind::kPamSessionOpened;
   } else if (ConsumePrefix(&rest, "session closed for user ")) {
-    m.kind = Kind_::kPamSessionClosed;
+    m.kind = MsgKind::kPamSessionClosed;
   } else {
     return m;
   }
@@ -323,7 +323,7 @@ SshdMessage ParseSshdMessage(SshdProgram program, std::string_view text) {
     // sysklogd; the line has no program tag.
     uint64_t n = 0;
     if (!ConsumeDigits(&rest, &n) || !HasPrefix(rest, " time")) return SshdMessage{};
-    SshdMessage m = Parsed(Kind_::kRepeatLast);
+    SshdMessage m = Parsed(MsgKind::kRepeatLast);
     m.repeat = ClampRepeat(n);
     return m;
   }
@@ -339,13 +339,13 @@ SshdMessage ParseSshdMessage(SshdProgram program, std::string_view text) {
     ConsumePrefix(&rest, " ");
     SshdMessage m = ParseOne(program, rest);
     switch (m.kind) {
-      case Kind_::kLoginFailed:
-      case Kind_::kSftpTransfer:
-      case Kind_::kSftpList:
-      case Kind_::kSftpRemove:
+      case MsgKind::kLoginFailed:
+      case MsgKind::kSftpTransfer:
+      case MsgKind::kSftpList:
+      case MsgKind::kSftpRemove:
         m.repeat = ClampRepeat(n);
         return m;
-      case Kind_::kMalformed:
+      case MsgKind::kMalformed:
         return m;
       default:
         // Session state changes happened with the first copy.
@@ -563,7 +563,7 @@ Event& SshdEventDecoder::NewEvent(const LogRecord& rec, const RecordContext& ctx
 std::string_view SshdEventDecoder::ProcessSessionId(const LogRecord& rec, Arena& arena) {
   if (!rec.has_pid) return {};
   char* p = arena.Allocate(rec.host.size() + 1 + 10);
-  std::memcpy(p, rec.host.data(), rec.host.size());
+  if (!rec.host.empty()) std::memcpy(p, rec.host.data(), rec.host.size());
   char* q = p + rec.host.size();
   *q++ = ':';
   auto [end, ec] = std::to_chars(q, q + 10, rec.pid);

@@ -62,7 +62,8 @@ class JsonReader {
 
  private:
   void Ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
       ++i_;
     }
   }
@@ -168,21 +169,38 @@ class JsonReader {
       if (i_ >= s_.size()) return false;
       char e = s_[i_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
           PutUtf8(cp, out);
           break;
         }
-        default: return false;
+        default:
+          return false;
       }
     }
     return false;
@@ -324,7 +342,7 @@ TEST(Finding, OutputIsByteDeterministic) {
   EXPECT_EQ(uid, FindingUid("rule", "key", 42));
   ASSERT_EQ(uid.size(), 36u);
   EXPECT_EQ(uid[8], '-');
-  EXPECT_EQ(uid[14], '8');  // version 8
+  EXPECT_EQ(uid[14], '8');                                                    // version 8
   EXPECT_NE(std::string_view("89ab").find(uid[19]), std::string_view::npos);  // variant
   // Pinned: ids are durable (RocksDB outbox, SIEM de-duplication); changing
   // the scheme is a breaking change.
@@ -335,9 +353,8 @@ TEST(Finding, OutputIsByteDeterministic) {
 }
 
 TEST(Finding, AttackerControlledStringsCannotInjectFieldsOrLines) {
-  const std::string evil =
-      std::string("alice\",\"severity_id\":1}\n{\"class_uid\":2004,\"x\":\"") + "\xff\xfe" +
-      "\x01\r\\";
+  const std::string evil = std::string("alice\",\"severity_id\":1}\n{\"class_uid\":2004,\"x\":\"") +
+                           "\xff\xfe" + "\x01\r\\";
   Detection d = MakeDetection(evil);
   d.tenant = "t001\"}\n";
   d.title = "title\n\"";
@@ -549,8 +566,9 @@ TEST(IncidentReport, CraftedNamesCannotAddHeadingsOrRows) {
     EXPECT_NE(line.substr(0, 3), "| x") << report;
     start = end + 1;
   }
-  EXPECT_NE(report.find("evil\xEF\xBF\xBD\\# Injected heading\xEF\xBF\xBD\\| x \\| y \\|\xEF\xBF\xBD"),
-            std::string::npos)
+  EXPECT_NE(
+      report.find("evil\xEF\xBF\xBD\\# Injected heading\xEF\xBF\xBD\\| x \\| y \\|\xEF\xBF\xBD"),
+      std::string::npos)
       << report;
 }
 

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "credwatch/decoder.h"
+#include "credwatch/detection.h"
 #include "credwatch/event.h"
 #include "credwatch/event_batch.h"
 #include "credwatch/ip_address.h"
+#include "credwatch/time_util.h"
 #include "decode/decoders.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -55,6 +57,33 @@ std::vector<std::string> RecordsOf(const fs::path& path) {
     records.emplace_back(raw);
   }
   return records;
+}
+
+// `element` as JSON with the keys of every object in reverse order.
+std::string Reversed(simdjson::dom::element element) {
+  if (element.is_object()) {
+    std::vector<std::string> fields;
+    simdjson::dom::object object = element.get_object().value_unsafe();
+    for (auto [key, value] : object) {
+      fields.push_back("\"" + std::string(key) + "\":" + Reversed(value));
+    }
+    std::string out = "{";
+    for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
+      if (out.size() > 1) out += ",";
+      out += *it;
+    }
+    return out + "}";
+  }
+  if (element.is_array()) {
+    std::string out = "[";
+    simdjson::dom::array array = element.get_array().value_unsafe();
+    for (simdjson::dom::element item : array) {
+      if (out.size() > 1) out += ",";
+      out += Reversed(item);
+    }
+    return out + "]";
+  }
+  return simdjson::minify(element);
 }
 
 std::vector<fs::path> JsonFilesIn(const fs::path& dir) {
@@ -148,8 +177,8 @@ TEST_F(CloudTrailDecoderTest, InvictusDatasetGivesOneEventPerRecordAndNoRejects)
   EXPECT_EQ(failures, 300);  // records with an errorCode
   // The attack tooling shared a snapshot, an AMI and an RDS snapshot and opened
   // a bucket policy to foreign accounts; the matching "remove" calls are not copies.
-  EXPECT_THAT(shared_with, UnorderedElementsAre("012345678912", "012345678901", "193672423079",
-                                                "193672423079"));
+  EXPECT_THAT(shared_with,
+              UnorderedElementsAre("012345678912", "012345678901", "193672423079", "193672423079"));
 }
 
 TEST_F(CloudTrailDecoderTest, EveryStratusRecordDecodes) {
@@ -316,7 +345,7 @@ TEST_F(CloudTrailDecoderTest, S3ObjectCallsMapToWriteListDeleteAndCopy) {
            std::string(extra) + "}";
   };
   const Event put = DecodeOne(s3("PutObject", R"({"bucketName":"b","key":"k"})",
-                                  R"(,"additionalEventData":{"bytesTransferredIn":1234.0})"));
+                                 R"(,"additionalEventData":{"bytesTransferredIn":1234.0})"));
   EXPECT_EQ(put.action, Action::kWrite);
   EXPECT_EQ(put.bytes, 1234);
   const Event list = DecodeOne(s3("ListObjectsV2", R"({"bucketName":"b","prefix":""})"));
@@ -324,8 +353,8 @@ TEST_F(CloudTrailDecoderTest, S3ObjectCallsMapToWriteListDeleteAndCopy) {
   EXPECT_EQ(list.object, "arn:aws:s3:::b");
   const Event del = DecodeOne(s3("DeleteObjects", R"({"bucketName":"b","delete":""})"));
   EXPECT_EQ(del.action, Action::kDelete);
-  const Event copy = DecodeOne(s3("CopyObject",
-      R"({"bucketName":"dst","key":"a/b.csv","x-amz-copy-source":"src/a/b.csv"})"));
+  const Event copy = DecodeOne(s3(
+      "CopyObject", R"({"bucketName":"dst","key":"a/b.csv","x-amz-copy-source":"src/a/b.csv"})"));
   EXPECT_EQ(copy.kind, Kind::kTransfer);
   EXPECT_EQ(copy.action, Action::kCopy);
   EXPECT_EQ(copy.object, "arn:aws:s3:::dst/a/b.csv");  // the destination
@@ -563,8 +592,6 @@ TEST_F(CloudTrailDecoderTest, ProjectedFieldsAreCopiedIntoExtras) {
   EXPECT_EQ(login.outcome, Outcome::kFailure);
 }
 
-// --- Bad input ------------------------------------------------------------
-
 constexpr std::string_view kGood = R"({"eventVersion":"1.08","userIdentity":{"type":"IAMUser",
   "userName":"bob"},"eventTime":"2023-07-10T12:11:28Z","eventSource":"s3.amazonaws.com",
   "eventName":"GetObject","sourceIPAddress":"192.0.2.1","userAgent":"cli",
@@ -576,6 +603,121 @@ std::string Replace(std::string_view s, std::string_view from, std::string_view 
   EXPECT_NE(pos, std::string::npos) << from;
   if (pos != std::string::npos) out.replace(pos, from.size(), to);
   return out;
+}
+
+TEST_F(CloudTrailDecoderTest, KeyOrderDoesNotMatter) {
+  // Every invictus record with the keys of all its objects reversed (eventName
+  // after requestParameters and resources, Effect after Principal, ...)
+  // decodes to the same event.
+  simdjson::dom::parser dom;
+  int compared = 0;
+  for (const fs::path& file : JsonFilesIn(kDatasets / "cloudtrail-invictus" / "CloudTrail")) {
+    for (const std::string& record : RecordsOf(file)) {
+      simdjson::dom::element element;
+      ASSERT_EQ(dom.parse(record).get(element), simdjson::SUCCESS);
+      std::string reversed = Reversed(element);
+      std::string as_written = EventToJson(DecodeOne(record));
+      EXPECT_EQ(EventToJson(DecodeOne(reversed)), as_written) << reversed;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 2900);
+}
+
+TEST_F(CloudTrailDecoderTest, EscapedKeysMeanWhatTheyUnescapeTo) {
+  const Event e = DecodeOne(R"({"userIdentity":{"type":"IAMUser","user\u004eame":"bob"},
+    "eventTime":"2023-01-01T00:00:00Z","event\u0053ource":"s3.amazonaws.com",
+    "eventName":"GetObject","err\u006frCode":"AccessDenied",
+    "requestParameters":{"bucketName":"b","k\u0065y":"k"}})");
+  EXPECT_EQ(e.credential, "bob");
+  EXPECT_EQ(e.host, "s3.amazonaws.com");
+  EXPECT_EQ(e.outcome, Outcome::kFailure);
+  EXPECT_EQ(e.object, "arn:aws:s3:::b/k");
+}
+
+TEST_F(CloudTrailDecoderTest, EscapesAreFoundWhereverTheyAre) {
+  // Strings are checked for escapes a word at a time: put one at every offset
+  // of strings of every length around a word.
+  for (size_t length = 1; length <= 20; ++length) {
+    for (size_t pos = 0; pos < length; ++pos) {
+      std::string raw(length, 'a');
+      std::string expected = raw;
+      raw.replace(pos, 1, "\\t");
+      expected[pos] = '\t';
+      const Event e = DecodeOne(std::string(R"({"eventTime":"2023-01-01T00:00:00Z",)") +
+                                R"("eventSource":"s3.amazonaws.com","eventName":"GetObject",)" +
+                                R"("userAgent":")" + raw + R"(","x":"\u0041"})");
+      EXPECT_EQ(e.user_agent, expected) << raw;
+    }
+  }
+}
+
+TEST_F(CloudTrailDecoderTest, TimesOfOneDayAndOfOtherDaysParseAlike) {
+  // The decoder keeps the day of the last time; every time must still come
+  // out as ParseIso8601 says, including the invalid ones.
+  const char* times[] = {"2023-07-10T12:11:28Z",      "2023-07-10T12:11:29Z",
+                         "2023-07-10T23:59:59Z",      "2023-07-11T00:00:00Z",
+                         "2023-07-10T00:00:00Z",      "2023-07-10T12:11:28z",
+                         "2023-07-10T12:11:28+02:00", "2023-07-10T12:11:28.5Z",
+                         "2023-07-10 12:11:28Z",      "2023-07-10T12:11:60Z"};
+  for (const char* t : times) {
+    const Event e = DecodeOne(Replace(kGood, "2023-07-10T12:11:28Z", t));
+    EXPECT_EQ(e.time_ns, *ParseIso8601(t)) << t;
+  }
+  DecodeOne(kGood);
+  for (const char* t : {"2023-07-10T24:00:00Z", "2023-07-10T12:60:00Z", "2023-07-10T1a:00:00Z",
+                        "2023-07-10T12-00:00Z"}) {
+    EXPECT_EQ(Reject(Replace(kGood, "2023-07-10T12:11:28Z", t)), RecordCode::kRejectBadTime) << t;
+  }
+}
+
+TEST_F(CloudTrailDecoderTest, ProjectionReachesPartsTheMappingSkips) {
+  // An AssumeRole's requestParameters and responseElements mean nothing to
+  // the mapping, so the decoder skips them, unless a rule reads them.
+  Projection projection;
+  projection.paths = {{"requestParameters.roleArn", 1000},
+                      {"responseElements.assumedRoleUser", 1001},
+                      {"resources", 1002}};
+  DecoderOptions options;
+  options.projection = &projection;
+  Reset(options);
+  const Event e =
+      DecodeOne(R"({"eventTime":"2023-07-10T11:55:24Z","eventSource":"sts.amazonaws.com",
+    "eventName":"AssumeRole","userIdentity":{"type":"AWSService","invokedBy":"ec2.amazonaws.com"},
+    "requestParameters":{"roleArn":"arn:aws:iam::123:role/r","roleSessionName":"s"},
+    "responseElements":{"credentials":{"accessKeyId":"ASIA"},"assumedRoleUser":{"arn":"x"}},
+    "resources":[{"ARN":"arn:aws:iam::123:role/r"}]})");
+  EXPECT_EQ(e.Extra(1000), "arn:aws:iam::123:role/r");
+  EXPECT_EQ(e.Extra(1001), R"({"arn":"x"})");
+  EXPECT_EQ(e.Extra(1002), R"([{"ARN":"arn:aws:iam::123:role/r"}])");
+  EXPECT_EQ(e.object, "arn:aws:iam::123:role/r");
+}
+
+// --- Bad input ------------------------------------------------------------
+
+TEST_F(CloudTrailDecoderTest, NoMutationOfARealRecordBreaksTheDecoder) {
+  // Every prefix of a real sharing record, and the record with each byte
+  // replaced by characters that matter to JSON: each gives one event or a
+  // reject that appends nothing, never a crash (run under the sanitizers).
+  std::vector<std::string> records =
+      RecordsOf(kDatasets / "cloudtrail-stratus" / "aws.exfiltration.ec2-share-ebs-snapshot.json");
+  ASSERT_EQ(records.size(), 1u);
+  const std::string& record = records[0];
+  auto check = [&](std::string_view json) {
+    size_t before = batch_.size();
+    DecodeResult r = Decode(json);
+    EXPECT_EQ(batch_.size(), before + (r.code == RecordCode::kOk ? 1 : 0)) << json;
+    if (batch_.size() > 512) batch_.Clear();
+  };
+  for (size_t n = 0; n < record.size(); ++n) check(std::string_view(record).substr(0, n));
+  for (size_t i = 0; i < record.size(); ++i) {
+    for (char c : {'"', '\\', '{', '}', '[', ']', ':', ',', 'n', '\0', '\xff'}) {
+      std::string mutated = record;
+      mutated[i] = c;
+      check(mutated);
+    }
+  }
+  DecodeOne(record);
 }
 
 TEST_F(CloudTrailDecoderTest, GoodRecordDecodes) { DecodeOne(kGood); }
@@ -613,7 +755,8 @@ TEST_F(CloudTrailDecoderTest, WrongTypeOfADefinedFieldIsRejected) {
             RecordCode::kRejectWrongType);
   EXPECT_THAT(detail_, HasSubstr("eventTime"));
   EXPECT_EQ(Reject(Replace(kGood, R"({"type":"IAMUser",
-  "userName":"bob"})", R"("bob")")),
+  "userName":"bob"})",
+                           R"("bob")")),
             RecordCode::kRejectWrongType);
   EXPECT_THAT(detail_, HasSubstr("userIdentity"));
 }

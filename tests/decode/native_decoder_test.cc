@@ -107,8 +107,7 @@ TEST_F(NativeDecoderTest, AbsentFieldsStayAbsent) {
 
 TEST_F(NativeDecoderTest, TimeIsIsoTextOrIntegerNanoseconds) {
   EXPECT_EQ(DecodeOne(R"({"time":1740821400250000000})").time_ns, 1740821400250000000LL);
-  EXPECT_EQ(DecodeOne(R"({"time":"2025-03-01T10:30:00.25+01:00"})").time_ns,
-            1740821400250000000LL);
+  EXPECT_EQ(DecodeOne(R"({"time":"2025-03-01T10:30:00.25+01:00"})").time_ns, 1740821400250000000LL);
 }
 
 TEST_F(NativeDecoderTest, RoundTripsWhatAppendEventJsonWrites) {
@@ -165,6 +164,16 @@ TEST_F(NativeDecoderTest, UnknownKeysAreIgnoredOrProjected) {
   EXPECT_EQ(e.source, "events.ndjson");
 }
 
+TEST_F(NativeDecoderTest, EscapedKeysAndValuesMeanWhatTheyUnescapeTo) {
+  const Event e = DecodeOne(R"({"ti\u006de":"2025-03-01T09:30:00Z","cr\u0065dential":"b\u00f6b",
+    "src\u002eip":"10.0.0.1"})");
+  EXPECT_EQ(e.time_ns, *ParseIso8601("2025-03-01T09:30:00Z"));
+  EXPECT_EQ(e.credential,
+            "b\xc3\xb6"
+            "b");
+  EXPECT_EQ(e.src_ip, *IpAddress::Parse("10.0.0.1"));
+}
+
 TEST_F(NativeDecoderTest, KnownKeyWithTheWrongTypeIsRejected) {
   EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","bytes":"12"})"),
             RecordCode::kRejectWrongType);
@@ -176,8 +185,7 @@ TEST_F(NativeDecoderTest, KnownKeyWithTheWrongTypeIsRejected) {
             RecordCode::kRejectWrongType);
   EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","src.port":70000})"),
             RecordCode::kRejectWrongType);
-  EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","bytes":1.5})"),
-            RecordCode::kRejectWrongType);
+  EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","bytes":1.5})"), RecordCode::kRejectWrongType);
   EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","records":-3})"),
             RecordCode::kRejectWrongType);
   EXPECT_EQ(Reject(R"({"time":true})"), RecordCode::kRejectWrongType);
@@ -205,14 +213,16 @@ TEST_F(NativeDecoderTest, BadJsonIsRejectedWithItsReason) {
   std::string full(kFull);
   EXPECT_EQ(Reject(std::string_view(full).substr(0, full.size() - 1)),
             RecordCode::kRejectTruncated);
-  EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","host":"h)" "\xfe" R"("})"),
+  EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","host":"h)"
+                   "\xfe"
+                   R"("})"),
             RecordCode::kRejectInvalidUtf8);
   EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","x":)" + std::string(80, '[') +
                    std::string(80, ']') + "}"),
             RecordCode::kRejectTooDeep);
-  EXPECT_EQ(Reject(R"({"time":"2025-03-01T09:30:00Z","host":")" + std::string(65537, 'h') +
-                   R"("})"),
-            RecordCode::kRejectFieldTooLarge);
+  EXPECT_EQ(
+      Reject(R"({"time":"2025-03-01T09:30:00Z","host":")" + std::string(65537, 'h') + R"("})"),
+      RecordCode::kRejectFieldTooLarge);
   EXPECT_EQ(Reject(R"([{"time":"2025-03-01T09:30:00Z"}])"), RecordCode::kRejectUnknownShape);
   EXPECT_EQ(Reject(R"({"time" "2025-03-01T09:30:00Z"})"), RecordCode::kRejectInvalidJson);
   DecodeOne(R"({"time":"2025-03-01T09:30:00Z"})");

@@ -93,6 +93,9 @@ class InputReader {
 
   Format format() const { return format_; }
   const std::string& path() const { return path_; }
+  // Byte offset (in the decompressed input) of the first record not yet
+  // returned by ReadBatch: where durable state says reading stands.
+  uint64_t next_record_offset() const { return carry_offset_; }
 
  private:
   enum class Framing { kLines, kJsonArray, kRecordsArray };

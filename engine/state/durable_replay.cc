@@ -1,0 +1,695 @@
+#include "state/durable_replay.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "alert/alert_folder.h"
+#include "alert/finding.h"
+#include "common/strings.h"
+#include "credwatch/site.h"
+#include "common/fixed_hash.h"
+#include "replay/output.h"
+#include "runtime/detection_order.h"
+#include "runtime/host_sessions.h"
+#include "state/encoding.h"
+#include "state/profile_cache.h"
+#include "state/records.h"
+#include "state/state_store.h"
+
+namespace credwatch::state {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kEvaluatorKey = "evaluator/0";  // one shard
+
+// ---------------------------------------------------------------------------
+// Correlation windows: the evaluator's open groups, behind a tag and version.
+constexpr char kWindowsTag = 'W';
+constexpr char kWindowsVersion = 2;
+
+void SaveWindows(const rules::Evaluator& evaluator, std::string* out) {
+  *out = std::string{kWindowsTag, kWindowsVersion};
+  evaluator.SerializeState(out);
+}
+
+// Restores the windows into a fresh evaluator. False (nothing restored) when
+// the record is of another format or other rules: the resume then rebuilds
+// them from the log. A damaged record is an error.
+absl::StatusOr<bool> LoadWindows(std::string_view bytes, rules::Evaluator* evaluator) {
+  if (bytes.size() < 2 || bytes[0] != kWindowsTag || bytes[1] != kWindowsVersion) return false;
+  absl::Status s = evaluator->RestoreState(bytes.substr(2));
+  if (absl::IsFailedPrecondition(s)) return false;
+  if (!s.ok()) return s;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// The output of a durable replay: a file that can be cut back to the length
+// the state confirms, or stdout (which cannot).
+class AlertSink {
+ public:
+  static absl::StatusOr<std::unique_ptr<AlertSink>> Open(const std::string& path,
+                                                         uint64_t confirmed, bool resume) {
+    if (path.empty()) return std::unique_ptr<AlertSink>(new AlertSink(1, false, "stdout"));
+    int fd = -1;
+    if (resume) {
+      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0 && errno == ENOENT && confirmed == 0) {
+        fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      } else if (fd < 0 && errno == ENOENT) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "output '", path, "' is missing, but the state says ", confirmed,
+            " bytes of alerts were written to it. Restore it, or move the state_dir away to "
+            "start over"));
+      }
+    } else {
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create '", path, "': ", std::strerror(errno)));
+    }
+    std::unique_ptr<AlertSink> sink(new AlertSink(fd, true, path));
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      return absl::UnavailableError(absl::StrCat("cannot stat '", path, "': ", std::strerror(errno)));
+    }
+    if (static_cast<uint64_t>(st.st_size) < confirmed) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "output '", path, "' holds ", st.st_size, " bytes, but the state says ", confirmed,
+          " bytes of alerts were written to it: it was changed outside credwatch. Restore it, "
+          "or move the state_dir away to start over"));
+    }
+    // Bytes past the confirmed length were written after the last commit:
+    // the resumed run writes them again.
+    if (::ftruncate(fd, static_cast<off_t>(confirmed)) != 0 ||
+        ::lseek(fd, static_cast<off_t>(confirmed), SEEK_SET) < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot cut back '", path, "': ", std::strerror(errno)));
+    }
+    return sink;
+  }
+
+  ~AlertSink() {
+    if (owned_ && fd_ >= 0) ::close(fd_);
+  }
+
+  absl::Status Append(std::string_view bytes, bool sync) {
+    if (!failed_.ok()) return failed_;
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Failed(errno);
+      done += static_cast<size_t>(n);
+    }
+    if (sync && owned_ && ::fdatasync(fd_) != 0) return Failed(errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status Close() {
+    if (owned_ && fd_ >= 0) {
+      const int rc = ::close(fd_);
+      fd_ = -1;
+      if (rc != 0 && failed_.ok()) return Failed(errno);
+    }
+    return failed_;
+  }
+
+ private:
+  AlertSink(int fd, bool owned, std::string path) : fd_(fd), owned_(owned), path_(std::move(path)) {}
+  absl::Status Failed(int err) {
+    if (err == ENOSPC) {
+      failed_ = absl::ResourceExhaustedError(absl::StrCat(
+          "disk full writing '", path_, "'. Intake stopped; the committed state is intact and "
+          "the unwritten alerts stay in its outbox. Free space and re-run the same command"));
+    } else {
+      failed_ = absl::DataLossError(absl::StrCat("writing '", path_, "' failed: ", std::strerror(err)));
+    }
+    return failed_;
+  }
+  int fd_;
+  bool owned_;
+  std::string path_;
+  absl::Status failed_;
+};
+
+// ---------------------------------------------------------------------------
+// What makes two replays the same run.
+class RunHasher {
+ public:
+  void Add(std::string_view s) {
+    h_ = FixedHash(s, h_ ^ s.size());
+  }
+  void AddInt(int64_t v) { Add(std::to_string(v)); }
+  void AddFile(const std::string& path) {
+    Add(path);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      Add("<unreadable>");
+      return;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    Add(ss.str());
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 0x5747E;
+};
+
+RunIdentity IdentifyRun(const replay::ReplayOptions& o, const std::vector<std::string>& files) {
+  RunHasher h;
+  h.AddInt(static_cast<int64_t>(files.size()));
+  for (const std::string& f : files) h.Add(f);
+  h.AddInt(static_cast<int64_t>(o.format));
+  if (!o.mapping_file.empty()) h.AddFile(o.mapping_file);
+  if (!o.config.path.empty()) h.AddFile(o.config.path);
+  if (!o.config.site.tenants.credential_csv.empty()) h.AddFile(o.config.site.tenants.credential_csv);
+  auto rules = ExpandInputs(o.config.rules);
+  if (rules.ok()) {
+    for (const std::string& r : *rules) h.AddFile(r);
+  }
+  h.AddInt(o.config.replay.max_disorder_ns);
+  h.AddInt(o.config.profile.learning_period_ns);
+  h.AddInt(o.state.retention_ns);
+  RunIdentity run;
+  run.fingerprint = h.value();
+  run.description = absl::StrCat(files.size(), " input", files.size() == 1 ? "" : "s");
+  if (!files.empty()) absl::StrAppend(&run.description, " (", files.front(), files.size() > 1 ? ", ..." : "", ")");
+  if (!o.config.path.empty()) absl::StrAppend(&run.description, ", config ", o.config.path);
+  if (!o.config.rules.empty()) absl::StrAppend(&run.description, ", rules ", o.config.rules.front());
+  return run;
+}
+
+std::string OutputPath(const std::string& output) {
+  if (output.empty() || output == "-") return "";
+  std::error_code ec;
+  fs::path abs = fs::absolute(output, ec);
+  return ec ? output : abs.lexically_normal().string();
+}
+
+// ---------------------------------------------------------------------------
+class DurableDetectionConsumer : public replay::EventConsumer {
+ public:
+  DurableDetectionConsumer(const replay::ReplayOptions& options,
+                           std::shared_ptr<const rules::RuleSet> rules,
+                           std::shared_ptr<const Site> site, std::unique_ptr<StateStore> store,
+                           int64_t* alerts)
+      : evaluator_(rules),
+        order_(*rules),
+        site_(std::move(site)),
+        store_(std::move(store)),
+        profiles_(ProfileOptionsFrom(options), store_.get(),
+                  ProfileCacheOptions{store_->profile_budget_bytes(), options.state.retention_ns}),
+        sessions_(ProfileOptionsFrom(options).sessions),
+        report_path_(options.report),
+        alerts_(alerts),
+        sync_(options.state.sync == SyncPolicy::kCommit),
+        commit_events_(std::max<int64_t>(options.state.commit_events, 1)),
+        commit_interval_(std::chrono::nanoseconds(std::max<int64_t>(options.state.commit_interval_ns, 0))) {}
+
+  absl::Status Start(const replay::ReplayOptions& options, const std::vector<std::string>& files,
+                     std::string* note);
+
+  void OnEvent(Event& e) override {
+    if (!status_.ok()) return;
+    ++events_;
+    if (phase_ != Phase::kLive && events_ > skip_events_) {
+      Fail(Mismatch());
+      return;
+    }
+    if (phase_ == Phase::kSkip) {
+      // Only the live-session table is rebuilt from skipped events: it depends
+      // on event fields alone (never on profiles).
+      if (!runtime::IsHostFlow(e)) sessions_.Observe(e);
+      return;
+    }
+    Process(e);
+    ++events_since_commit_;
+  }
+
+  void OnWatermark(int64_t time_ns) override {
+    if (!status_.ok()) return;
+    ++watermarks_;
+    watermark_ns_ = time_ns;
+    profiles_.SetWatermark(time_ns);
+    if (phase_ != Phase::kSkip) {
+      detections_.clear();
+      evaluator_.AdvanceWatermark(time_ns, &detections_);
+      Emit();
+    }
+    if (phase_ != Phase::kLive) {
+      // The cut of an unfinished run is at a watermark; a finished run's
+      // is its end (Finish).
+      if (watermarks_ == skip_watermarks_ && !cursor_.finished) {
+        if (events_ != skip_events_) {
+          Fail(Mismatch());
+          return;
+        }
+        EnterLive();
+      }
+      return;
+    }
+    if (events_since_commit_ >= commit_events_ || Clock::now() - last_commit_ >= commit_interval_) {
+      Commit(/*final=*/false);
+    }
+  }
+
+  absl::Status Finish() override {
+    if (status_.ok()) {
+      if (phase_ == Phase::kLive) {
+        detections_.clear();
+        evaluator_.AdvanceWatermark(INT64_MAX, &detections_);
+        Emit();
+        Commit(/*final=*/true);
+        if (status_.ok()) Acknowledge();
+      } else if (!cursor_.finished || events_ != skip_events_ || watermarks_ != skip_watermarks_) {
+        Fail(Mismatch());
+      }
+    }
+    absl::Status closed = sink_->Close();
+    if (status_.ok() && !closed.ok()) status_ = closed;
+    if (status_.ok() && !report_path_.empty()) {
+      auto report = replay::OutputFile::Open(report_path_);
+      if (!report.ok()) return report.status();
+      std::string text;
+      alert::AppendIncidentReport(folder_.Findings(), &text);
+      (*report)->Write(text);
+      status_ = (*report)->Close();
+    }
+    return status_;
+  }
+
+  void AttachCursor(replay::MergeCursorFn cursor) override { cursor_fn_ = std::move(cursor); }
+  bool WantsMore() const override { return status_.ok(); }
+
+ private:
+  enum class Phase {
+    kSkip,     // fast resume: events before the cut only feed the session table
+    kRebuild,  // rebuild resume: processed again, nothing written
+    kLive,
+  };
+
+  static profile::ProfileOptions ProfileOptionsFrom(const replay::ReplayOptions& options) {
+    profile::ProfileOptions popts;
+    popts.learning_ns = options.config.profile.learning_period_ns;
+    popts.multi_tenant_globs = options.config.site.tenants.multi_tenant_credentials;
+    return popts;
+  }
+
+  // The detection path, as replay/detect_consumer.cc.
+  void Process(Event& e) {
+    if (runtime::IsHostFlow(e)) {
+      // A host-level flow: attribute it to the credentials with a live
+      // session on that host, and judge it once for each.
+      owners_.clear();
+      sessions_.LiveCredentialsOnHost(e, &owners_);
+      for (std::string_view owner : owners_) {
+        Event copy = e;
+        copy.credential = owner;
+        copy.tenant = site_->CredentialTenant(owner, &tenant_scratch_);
+        Observe(copy);
+        Evaluate(copy);
+      }
+      if (!owners_.empty()) return;
+    } else {
+      Observe(e);
+      sessions_.Observe(e);
+    }
+    Evaluate(e);
+  }
+
+  void Observe(Event& e) {
+    if (absl::Status s = profiles_.Observe(e); !s.ok()) Fail(s);
+  }
+
+  void Evaluate(const Event& e) {
+    detections_.clear();
+    evaluator_.Process(e, &detections_);
+    Emit();
+  }
+
+  // The detections of one event (or watermark), in the order every shard
+  // count agrees on (as replay/detect_consumer.cc).
+  void Emit() {
+    order_.Sort(&detections_);
+    for (const Detection& d : detections_) {
+      if (phase_ == Phase::kLive) {
+        batch_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_++), EncodeDetection(d));
+      }
+      const alert::Finding* f = folder_.Offer(d);
+      if (f == nullptr || phase_ != Phase::kLive) continue;
+      line_.clear();
+      alert::AppendFindingJson(*f, &line_);
+      line_.push_back('\n');
+      pending_alerts_.push_back(line_);
+      ++*alerts_;
+    }
+  }
+
+  void EnterLive() {
+    if (phase_ == Phase::kRebuild) profiles_.Reattach();
+    phase_ = Phase::kLive;
+    pending_alerts_.clear();
+    last_commit_ = Clock::now();
+    events_since_commit_ = 0;
+  }
+
+  std::vector<InputCursor> InputPositions() const {
+    std::vector<replay::MergeInputPosition> positions;
+    if (cursor_fn_) cursor_fn_(&positions);
+    std::vector<InputCursor> out(identities_.size());
+    for (size_t i = 0; i < identities_.size(); ++i) out[i].identity = identities_[i];
+    // The merge lists the inputs that opened, in the same order.
+    size_t i = 0;
+    for (const auto& p : positions) {
+      while (i < out.size() && out[i].identity.path != p.path) ++i;
+      if (i == out.size()) break;
+      out[i].next_offset = p.next_offset;
+      out[i].events_read = p.events_read;
+      out[i].done = p.done;
+      ++i;
+    }
+    return out;
+  }
+
+  // One WriteBatch: state changes, positions, new alerts into the outbox and
+  // the confirmed ones out of it. Then the new alerts go to the sink.
+  void Commit(bool final) {
+    StateBatch& b = batch_;
+    if (!run_recorded_) {
+      b.Put(Family::kMeta, kRunKey, EncodeRunIdentity(run_));
+      run_recorded_ = true;
+    }
+    profiles_.CollectDirty(&b);
+    if (watermark_ns_ != INT64_MIN &&
+        (last_sweep_ns_ == INT64_MIN || watermark_ns_ - last_sweep_ns_ >= kNsPerDay)) {
+      if (absl::Status s = profiles_.Sweep(&b); !s.ok()) return Fail(s);
+      last_sweep_ns_ = watermark_ns_;
+    }
+    std::string windows;
+    SaveWindows(evaluator_, &windows);
+    b.Put(Family::kWindows, kEvaluatorKey, windows);
+    for (uint64_t seq = written_from_; seq < written_to_; ++seq) b.Delete(Family::kOutbox, SeqKey("", seq));
+    const uint64_t first_new = output_.next_seq;
+    std::string bytes;
+    for (const std::string& line : pending_alerts_) {
+      b.Put(Family::kOutbox, SeqKey("", output_.next_seq++), line);
+      bytes += line;
+    }
+    b.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
+    cursor_.commits += 1;
+    cursor_.events = events_;
+    cursor_.watermarks = watermarks_;
+    cursor_.watermark_ns = watermark_ns_;
+    cursor_.detections = detection_seq_;
+    cursor_.finished = final;
+    cursor_.inputs = static_cast<uint32_t>(identities_.size());
+    b.Put(Family::kPositions, kCursorKey, EncodeCursor(cursor_));
+    // Only the inputs that moved: most are done long before the end.
+    std::vector<InputCursor> inputs = InputPositions();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const InputCursor& now = inputs[i];
+      const InputCursor* was = i < written_inputs_.size() ? &written_inputs_[i] : nullptr;
+      if (was && was->next_offset == now.next_offset && was->events_read == now.events_read &&
+          was->done == now.done) {
+        continue;
+      }
+      b.Put(Family::kPositions, InputKey(static_cast<uint32_t>(i)), EncodeInputCursor(now));
+    }
+    if (absl::Status s = store_->Commit(b); !s.ok()) return Fail(s);
+
+    // Committed: the alerts may go out. They leave the outbox in the next commit.
+    written_inputs_ = std::move(inputs);
+    pending_alerts_.clear();
+    written_from_ = first_new;
+    written_to_ = output_.next_seq;
+    if (!bytes.empty()) {
+      if (absl::Status s = sink_->Append(bytes, sync_); !s.ok()) return Fail(s);
+      output_.confirmed_bytes += bytes.size();
+    }
+    profiles_.EvictIfOverBudget();
+    last_commit_ = Clock::now();
+    events_since_commit_ = 0;
+  }
+
+  // Takes the alerts the sink has confirmed out of the outbox.
+  void Acknowledge() {
+    if (written_from_ == written_to_) return;
+    StateBatch b;
+    for (uint64_t seq = written_from_; seq < written_to_; ++seq) b.Delete(Family::kOutbox, SeqKey("", seq));
+    b.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
+    if (absl::Status s = store_->Commit(b); !s.ok()) return Fail(s);
+    written_from_ = written_to_;
+  }
+
+  absl::Status Mismatch() const {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the inputs no longer give the event sequence the state in '", store_->dir(),
+        "' was committed at (", skip_events_, " events, ", skip_watermarks_,
+        " watermarks): a resumed replay must read the same inputs. Restore them, or move the "
+        "state_dir away to start over"));
+  }
+
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+  rules::Evaluator evaluator_;
+  runtime::DetectionOrder order_;
+  std::shared_ptr<const Site> site_;
+  std::unique_ptr<StateStore> store_;
+  ProfileCache profiles_;
+  // Live sessions for host-level flows: the same table the sharded runtime
+  // keeps (runtime::HostSessions mirrors ProfileStore's).
+  runtime::HostSessions sessions_;
+  alert::AlertFolder folder_;
+  std::unique_ptr<AlertSink> sink_;
+  std::string report_path_;
+  int64_t* alerts_;
+  const bool sync_;
+  const int64_t commit_events_;
+  const Clock::duration commit_interval_;
+  replay::MergeCursorFn cursor_fn_;
+
+  // Identity of the run and of its inputs (in merge order).
+  RunIdentity run_;
+  bool run_recorded_ = false;
+  std::vector<FileIdentity> identities_;
+  std::vector<InputCursor> written_inputs_;  // as the last commit wrote them
+
+  // Position. The cut of the last commit, and where this process stands.
+  Phase phase_ = Phase::kLive;
+  Cursor cursor_;
+  uint64_t skip_events_ = 0;
+  uint64_t skip_watermarks_ = 0;
+  uint64_t events_ = 0;
+  uint64_t watermarks_ = 0;
+  int64_t watermark_ns_ = INT64_MIN;
+  int64_t last_sweep_ns_ = INT64_MIN;
+  uint64_t detection_seq_ = 0;
+
+  // Write-behind.
+  StateBatch batch_;
+  std::vector<std::string> pending_alerts_;  // produced since the last commit
+  OutputState output_;
+  uint64_t written_from_ = 0;  // outbox [from, to) written to the sink, not yet acknowledged
+  uint64_t written_to_ = 0;
+  int64_t events_since_commit_ = 0;
+  Clock::time_point last_commit_ = Clock::now();
+  absl::Status status_;
+
+  std::vector<Detection> detections_;
+  std::vector<std::string_view> owners_;
+  std::string tenant_scratch_;
+  std::string line_;
+};
+
+absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& options,
+                                             const std::vector<std::string>& files,
+                                             std::string* note) {
+  const std::string dir = store_->dir();
+  run_ = IdentifyRun(options, files);
+  identities_.reserve(files.size());
+  for (const std::string& f : files) identities_.push_back(IdentifyFile(f));
+
+  std::string value;
+  auto got = store_->Get(Family::kMeta, kRunKey, &value);
+  if (!got.ok()) return got.status();
+  if (*got) {
+    auto stored = DecodeRunIdentity(value);
+    if (!stored.ok()) return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", stored.status().message()));
+    if (stored->fingerprint != run_.fingerprint) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state_dir '", dir, "' holds the state of another replay (", stored->description,
+          "); this one differs in its inputs, rules or config (", run_.description,
+          "). Resume it with the same command, or give this replay another --state-dir"));
+    }
+    run_recorded_ = true;
+  }
+
+  got = store_->Get(Family::kPositions, kCursorKey, &value);
+  if (!got.ok()) return got.status();
+  const bool resume = *got;
+  if (resume) {
+    auto cursor = DecodeCursor(value);
+    if (!cursor.ok()) return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", cursor.status().message()));
+    cursor_ = std::move(*cursor);
+    if (cursor_.inputs != identities_.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state_dir '", dir, "' was committed for ", cursor_.inputs, " inputs; this run has ",
+          identities_.size(), ". Resume with the same inputs, or move the state_dir away to start over"));
+    }
+    absl::Status bad;
+    absl::Status scanned = store_->Scan(Family::kPositions, kInputKeyPrefix, [&](std::string_view, std::string_view v) {
+      auto ic = DecodeInputCursor(v);
+      if (!ic.ok()) {
+        bad = absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", ic.status().message()));
+        return false;
+      }
+      written_inputs_.push_back(std::move(*ic));
+      return true;
+    });
+    if (!scanned.ok()) return scanned;
+    if (!bad.ok()) return bad;
+    if (written_inputs_.size() != identities_.size()) {
+      return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", written_inputs_.size(),
+                                              " input records for ", identities_.size(), " inputs"));
+    }
+    for (size_t i = 0; i < identities_.size(); ++i) {
+      std::string diff = written_inputs_[i].identity.Difference(identities_[i]);
+      if (!diff.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "input '", identities_[i].path, "' changed since the state in '", dir,
+            "' was committed (", diff, "): a resumed replay must read the same inputs. Restore "
+            "it, or move the state_dir away to start over"));
+      }
+    }
+  } else if (run_recorded_) {
+    return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: it names a run but has no cursor"));
+  }
+
+  // The output: cut back to what the state confirms, then the outbox.
+  const std::string out_path = OutputPath(options.output);
+  got = store_->Get(Family::kPositions, kOutputKey, &value);
+  if (!got.ok()) return got.status();
+  if (*got) {
+    auto out = DecodeOutputState(value);
+    if (!out.ok()) return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", out.status().message()));
+    output_ = *out;
+    if (output_.path != out_path) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state_dir '", dir, "' belongs to a replay that writes its alerts to ",
+          output_.path.empty() ? std::string("stdout") : absl::StrCat("'", output_.path, "'"),
+          "; this one writes to ", out_path.empty() ? std::string("stdout") : absl::StrCat("'", out_path, "'"),
+          ". Resume with the same --output, or give another --state-dir"));
+    }
+  }
+  output_.path = out_path;
+  auto sink = AlertSink::Open(out_path, output_.confirmed_bytes, resume);
+  if (!sink.ok()) return sink.status();
+  sink_ = std::move(*sink);
+  std::string outbox;
+  StateBatch ack;
+  absl::Status outbox_scanned = store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
+    outbox.append(line);
+    ack.Delete(Family::kOutbox, key);
+    return true;
+  });
+  if (!outbox_scanned.ok()) return outbox_scanned;
+  const size_t unconfirmed = ack.size();
+  if (!outbox.empty()) {
+    if (absl::Status s = sink_->Append(outbox, sync_); !s.ok()) return s;
+    output_.confirmed_bytes += outbox.size();
+  }
+  if (!ack.empty()) {
+    ack.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
+    if (absl::Status s = store_->Commit(ack); !s.ok()) return s;
+  }
+
+  if (!resume) return absl::OkStatus();
+  skip_events_ = cursor_.events;
+  skip_watermarks_ = cursor_.watermarks;
+  detection_seq_ = cursor_.detections;
+  bool fast = cursor_.finished;
+  got = store_->Get(Family::kWindows, kEvaluatorKey, &value);
+  if (!got.ok()) return got.status();
+  if (*got && !fast) {
+    auto loaded = LoadWindows(value, &evaluator_);
+    if (!loaded.ok()) {
+      return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", loaded.status().message()));
+    }
+    fast = *loaded;
+  }
+  if (fast) {
+    // The alert folder from its journal, in the order it saw the detections.
+    absl::Status bad;
+    absl::Status s = store_->Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view, std::string_view v) {
+      auto d = DecodeDetection(v);
+      if (!d.ok()) {
+        bad = absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", d.status().message()));
+        return false;
+      }
+      folder_.Offer(*d);
+      return true;
+    });
+    if (!s.ok()) return s;
+    if (!bad.ok()) return bad;
+    phase_ = Phase::kSkip;
+  } else {
+    phase_ = Phase::kRebuild;
+    profiles_.Detach();
+  }
+  if (skip_events_ == 0 && skip_watermarks_ == 0) EnterLive();
+  if (note) {
+    *note = absl::StrCat("state: resumed from commit ", cursor_.commits, " in ", dir, " (",
+                         cursor_.events, " events already processed",
+                         cursor_.finished ? ", the run had finished" : "",
+                         unconfirmed ? absl::StrCat(", ", unconfirmed, " alerts rewritten from the outbox") : "",
+                         "; ", fast ? "fast resume" : "rebuilding state from the log",
+                         ")");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsumer(
+    const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
+    int64_t* alerts, std::string* note) {
+  auto files = ExpandInputs(options.inputs.empty() ? std::vector<std::string>{"-"} : options.inputs);
+  if (!files.ok()) return files.status();
+  for (const std::string& f : *files) {
+    if (f == "-") {
+      return absl::InvalidArgumentError(
+          "durable state (--state-dir) needs files as input: stdin cannot be read again to "
+          "resume. Give files, or run without --state-dir");
+    }
+  }
+  auto site = Site::Create(options.config.site);
+  if (!site.ok()) return site.status();
+  auto store = StateStore::Open(options.state);
+  if (!store.ok()) return store.status();
+  auto consumer = std::make_unique<DurableDetectionConsumer>(options, std::move(rules), *site,
+                                                             std::move(*store), alerts);
+  if (note) note->clear();
+  if (absl::Status s = consumer->Start(options, *files, note); !s.ok()) return s;
+  return std::unique_ptr<replay::EventConsumer>(std::move(consumer));
+}
+
+}  // namespace credwatch::state

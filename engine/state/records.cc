@@ -1,0 +1,219 @@
+#include "state/records.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/strings.h"
+#include "common/fixed_hash.h"
+#include "state/encoding.h"
+
+namespace credwatch::state {
+namespace {
+
+constexpr size_t kFingerprintBytes = 4096;
+constexpr uint64_t kFingerprintSeed = 0xF11E;
+
+constexpr uint8_t kCursorTag = 'K', kCursorVersion = 1;
+constexpr uint8_t kInputTag = 'I', kInputVersion = 1;
+constexpr uint8_t kOutputTag = 'O', kOutputVersion = 1;
+constexpr uint8_t kRunTag = 'R', kRunVersion = 1;
+constexpr uint8_t kDetectionTag = 'D', kDetectionVersion = 1;
+
+void PutHeader(std::string* out, uint8_t tag, uint8_t version) {
+  PutFixed<uint8_t>(out, tag);
+  PutFixed<uint8_t>(out, version);
+}
+
+bool GetHeader(Decoder& in, uint8_t tag, uint8_t version) {
+  uint8_t t = 0, v = 0;
+  return in.Get(&t) && t == tag && in.Get(&v) && v == version;
+}
+
+absl::Status Damaged(std::string_view what) {
+  return absl::DataLossError(absl::StrCat("damaged ", Sv(what), " record"));
+}
+
+}  // namespace
+
+std::string FileIdentity::Difference(const FileIdentity& now) const {
+  if (path != now.path) return absl::StrCat("path was '", path, "', is '", now.path, "'");
+  if (readable != now.readable) return readable ? "it can no longer be read" : "it can be read now";
+  if (!readable) return "";
+  if (device != now.device || inode != now.inode) return "it is another file (device or inode differ)";
+  if (fingerprint != now.fingerprint || fingerprint_bytes != now.fingerprint_bytes) {
+    return "its first bytes differ";
+  }
+  if (size != now.size) return absl::StrCat("its size was ", size, " bytes, is ", now.size);
+  return "";
+}
+
+FileIdentity IdentifyFile(const std::string& path) {
+  FileIdentity id;
+  id.path = path;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return id;
+  struct stat st;
+  if (::fstat(fd, &st) == 0) {
+    id.device = static_cast<uint64_t>(st.st_dev);
+    id.inode = static_cast<uint64_t>(st.st_ino);
+    id.size = static_cast<uint64_t>(st.st_size);
+    char buf[kFingerprintBytes];
+    size_t got = 0;
+    while (got < sizeof(buf)) {
+      ssize_t n = ::read(fd, buf + got, sizeof(buf) - got);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    id.fingerprint = FixedHash(buf, got, kFingerprintSeed);
+    id.fingerprint_bytes = static_cast<uint32_t>(got);
+    id.readable = true;
+  }
+  ::close(fd);
+  return id;
+}
+
+std::string InputKey(uint32_t index) { return SeqKey(kInputKeyPrefix, index); }
+
+std::string EncodeInputCursor(const InputCursor& in) {
+  std::string out;
+  PutHeader(&out, kInputTag, kInputVersion);
+  const FileIdentity& id = in.identity;
+  PutString(&out, id.path);
+  PutFixed<uint8_t>(&out, id.readable ? 1 : 0);
+  PutFixed<uint64_t>(&out, id.device);
+  PutFixed<uint64_t>(&out, id.inode);
+  PutFixed<uint64_t>(&out, id.size);
+  PutFixed<uint64_t>(&out, id.fingerprint);
+  PutFixed<uint32_t>(&out, id.fingerprint_bytes);
+  PutFixed<uint64_t>(&out, in.next_offset);
+  PutFixed<uint64_t>(&out, in.events_read);
+  PutFixed<uint8_t>(&out, in.done ? 1 : 0);
+  return out;
+}
+
+absl::StatusOr<InputCursor> DecodeInputCursor(std::string_view bytes) {
+  Decoder in(bytes);
+  InputCursor ic;
+  FileIdentity& id = ic.identity;
+  uint8_t readable = 0, done = 0;
+  if (!GetHeader(in, kInputTag, kInputVersion) || !in.GetString(&id.path) || !in.Get(&readable) ||
+      !in.Get(&id.device) || !in.Get(&id.inode) || !in.Get(&id.size) ||
+      !in.Get(&id.fingerprint) || !in.Get(&id.fingerprint_bytes) || !in.Get(&ic.next_offset) ||
+      !in.Get(&ic.events_read) || !in.Get(&done) || !in.Done()) {
+    return Damaged("input position");
+  }
+  id.readable = readable != 0;
+  ic.done = done != 0;
+  return ic;
+}
+
+std::string EncodeCursor(const Cursor& c) {
+  std::string out;
+  PutHeader(&out, kCursorTag, kCursorVersion);
+  PutFixed<uint64_t>(&out, c.commits);
+  PutFixed<uint64_t>(&out, c.events);
+  PutFixed<uint64_t>(&out, c.watermarks);
+  PutFixed<int64_t>(&out, c.watermark_ns);
+  PutFixed<uint64_t>(&out, c.detections);
+  PutFixed<uint32_t>(&out, c.inputs);
+  PutFixed<uint8_t>(&out, c.finished ? 1 : 0);
+  return out;
+}
+
+absl::StatusOr<Cursor> DecodeCursor(std::string_view bytes) {
+  Decoder in(bytes);
+  Cursor c;
+  uint8_t finished = 0;
+  if (!GetHeader(in, kCursorTag, kCursorVersion) || !in.Get(&c.commits) || !in.Get(&c.events) ||
+      !in.Get(&c.watermarks) || !in.Get(&c.watermark_ns) || !in.Get(&c.detections) ||
+      !in.Get(&c.inputs) || !in.Get(&finished) || !in.Done()) {
+    return Damaged("cursor");
+  }
+  c.finished = finished != 0;
+  return c;
+}
+
+std::string EncodeOutputState(const OutputState& o) {
+  std::string out;
+  PutHeader(&out, kOutputTag, kOutputVersion);
+  PutString(&out, o.path);
+  PutFixed<uint64_t>(&out, o.confirmed_bytes);
+  PutFixed<uint64_t>(&out, o.next_seq);
+  return out;
+}
+
+absl::StatusOr<OutputState> DecodeOutputState(std::string_view bytes) {
+  Decoder in(bytes);
+  OutputState o;
+  if (!GetHeader(in, kOutputTag, kOutputVersion) || !in.GetString(&o.path) ||
+      !in.Get(&o.confirmed_bytes) || !in.Get(&o.next_seq) || !in.Done()) {
+    return Damaged("output");
+  }
+  return o;
+}
+
+std::string EncodeRunIdentity(const RunIdentity& r) {
+  std::string out;
+  PutHeader(&out, kRunTag, kRunVersion);
+  PutFixed<uint64_t>(&out, r.fingerprint);
+  PutString(&out, r.description);
+  return out;
+}
+
+absl::StatusOr<RunIdentity> DecodeRunIdentity(std::string_view bytes) {
+  Decoder in(bytes);
+  RunIdentity r;
+  if (!GetHeader(in, kRunTag, kRunVersion) || !in.Get(&r.fingerprint) ||
+      !in.GetString(&r.description) || !in.Done()) {
+    return Damaged("run");
+  }
+  return r;
+}
+
+std::string EncodeDetection(const Detection& d) {
+  std::string out;
+  PutHeader(&out, kDetectionTag, kDetectionVersion);
+  PutString(&out, d.rule_id);
+  PutString(&out, d.title);
+  PutFixed<uint8_t>(&out, static_cast<uint8_t>(d.severity));
+  PutStrings(&out, d.attacks);
+  PutString(&out, d.group_key);
+  PutString(&out, d.credential);
+  PutString(&out, d.tenant);
+  PutString(&out, d.src_ip);
+  PutFixed<int64_t>(&out, d.time_ns);
+  PutFixed<int64_t>(&out, d.first_seen_ns);
+  PutFixed<int64_t>(&out, d.last_seen_ns);
+  PutStrings(&out, d.evidences);
+  const BlastRadius& b = d.blast;
+  PutStrings(&out, b.tenants);
+  PutStrings(&out, b.objects);
+  PutStrings(&out, b.destinations);
+  PutFixed<int64_t>(&out, b.objects_total);
+  PutFixed<int64_t>(&out, b.bytes);
+  PutFixed<int64_t>(&out, b.records);
+  return out;
+}
+
+absl::StatusOr<Detection> DecodeDetection(std::string_view bytes) {
+  Decoder in(bytes);
+  Detection d;
+  uint8_t severity = 0;
+  BlastRadius& b = d.blast;
+  if (!GetHeader(in, kDetectionTag, kDetectionVersion) || !in.GetString(&d.rule_id) ||
+      !in.GetString(&d.title) || !in.Get(&severity) || !in.GetStrings(&d.attacks) ||
+      !in.GetString(&d.group_key) || !in.GetString(&d.credential) || !in.GetString(&d.tenant) ||
+      !in.GetString(&d.src_ip) || !in.Get(&d.time_ns) || !in.Get(&d.first_seen_ns) ||
+      !in.Get(&d.last_seen_ns) || !in.GetStrings(&d.evidences) || !in.GetStrings(&b.tenants) ||
+      !in.GetStrings(&b.objects) || !in.GetStrings(&b.destinations) ||
+      !in.Get(&b.objects_total) || !in.Get(&b.bytes) || !in.Get(&b.records) || !in.Done() ||
+      severity < 1 || severity > 5) {
+    return Damaged("detection");
+  }
+  d.severity = static_cast<Severity>(severity);
+  return d;
+}
+
+}  // namespace credwatch::state

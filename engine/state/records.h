@@ -1,0 +1,99 @@
+// The records of a replay's durable state besides profiles: where the merge
+// and every input stand (family `positions`), what the output file holds
+// (`positions`), the run that owns the state (`meta`) and the detections the
+// alert folder has seen (`windows`). docs/state.md describes them for users.
+// Value types; thread-compatible.
+#ifndef CREDWATCH_STATE_RECORDS_H_
+#define CREDWATCH_STATE_RECORDS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "credwatch/detection.h"
+
+namespace credwatch::state {
+
+// Keys.
+inline constexpr std::string_view kCursorKey = "cursor";        // positions
+inline constexpr std::string_view kInputKeyPrefix = "input/";   // positions, + index (BE)
+inline constexpr std::string_view kOutputKey = "output";        // positions
+inline constexpr std::string_view kRunKey = "run";              // meta
+inline constexpr std::string_view kEvaluatorKeyPrefix = "evaluator/";  // windows, + shard
+inline constexpr std::string_view kDetectionKeyPrefix = "detection/";  // windows, + seq (BE)
+
+// Which file an input is: a changed or replaced file must not be resumed
+// as if it were the same.
+struct FileIdentity {
+  std::string path;
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint64_t size = 0;
+  uint64_t fingerprint = 0;      // FixedHash of the first fingerprint_bytes
+  uint32_t fingerprint_bytes = 0;
+  bool readable = false;         // false: could not be opened (nothing to compare)
+
+  // "" when `now` is the same file as `this` (committed); else what differs.
+  std::string Difference(const FileIdentity& now) const;
+};
+// stat() plus a hash of the first 4 KiB as stored on disk (compressed for .gz).
+FileIdentity IdentifyFile(const std::string& path);
+
+// Where one input stands at the committed cut.
+struct InputCursor {
+  FileIdentity identity;
+  // Every record of the input before this byte offset (in the decompressed
+  // stream) has been delivered to the engine. Records after it may have
+  // been delivered already: the merge reorders within max_disorder.
+  uint64_t next_offset = 0;
+  uint64_t events_read = 0;  // events decoded from the input so far
+  bool done = false;         // the input is exhausted
+};
+
+std::string InputKey(uint32_t index);
+std::string EncodeInputCursor(const InputCursor& c);
+absl::StatusOr<InputCursor> DecodeInputCursor(std::string_view bytes);
+
+// The consistent cut of a commit: the state reflects exactly the first
+// `events` merged events and the first `watermarks` watermarks. The inputs'
+// records (InputKey(0 .. inputs-1)) are written in the same batch when they
+// changed.
+struct Cursor {
+  uint64_t commits = 0;
+  uint64_t events = 0;
+  uint64_t watermarks = 0;
+  int64_t watermark_ns = INT64_MIN;
+  uint64_t detections = 0;  // detections journaled for the alert folder
+  uint32_t inputs = 0;
+  bool finished = false;    // every input was exhausted and the end processed
+};
+std::string EncodeCursor(const Cursor& c);
+absl::StatusOr<Cursor> DecodeCursor(std::string_view bytes);
+
+// The sink: the committed length of the output file (every alert before it
+// is written and confirmed) and the outbox sequence numbers.
+struct OutputState {
+  std::string path;           // "" = stdout
+  uint64_t confirmed_bytes = 0;
+  uint64_t next_seq = 0;      // sequence number of the next alert into the outbox
+};
+std::string EncodeOutputState(const OutputState& o);
+absl::StatusOr<OutputState> DecodeOutputState(std::string_view bytes);
+
+// What a state belongs to: a resumed run must be the same run.
+struct RunIdentity {
+  uint64_t fingerprint = 0;   // of the inputs list, config, rules and options
+  std::string description;    // for messages: "3 inputs, rules rules/, config x.yaml"
+};
+std::string EncodeRunIdentity(const RunIdentity& r);
+absl::StatusOr<RunIdentity> DecodeRunIdentity(std::string_view bytes);
+
+// A detection in the folder journal.
+std::string EncodeDetection(const Detection& d);
+absl::StatusOr<Detection> DecodeDetection(std::string_view bytes);
+
+}  // namespace credwatch::state
+
+#endif  // CREDWATCH_STATE_RECORDS_H_

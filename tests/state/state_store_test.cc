@@ -1,0 +1,633 @@
+// The state database: commits are atomic and survive reopening, and a
+// state_dir that cannot be used is refused at start with a message that says
+// why (locked by another process, read-only, incompatible version,
+// corrupted, not ours); a full disk fails a commit without losing what was
+// committed before. Also the profile cache: eviction and reload, and
+// retention, change nothing an event sees.
+#include "state/state_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "credwatch/event.h"
+#include "credwatch/rules.h"
+#include "credwatch/time_util.h"
+#include "profile/profile_store.h"
+#include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
+#include "state/encoding.h"
+#include "state/profile_cache.h"
+#include "state/records.h"
+#include "state/state_json.h"
+
+namespace credwatch::state {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("credwatch_state_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    fs::remove_all(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path_, ec);
+  }
+  std::string str() const { return path_.string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+StateOptions Options(const std::string& dir) {
+  StateOptions o;
+  o.dir = dir;
+  o.memory_budget_bytes = 16 << 20;
+  return o;
+}
+
+std::string MustGet(const StateStore& store, Family f, std::string_view key) {
+  std::string v;
+  auto got = store.Get(f, key, &v);
+  EXPECT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got.ok() && *got) << "missing key " << key;
+  return v;
+}
+
+TEST(StateStoreTest, CommitIsAtomicAndSurvivesReopen) {
+  TempDir dir;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_TRUE((*store)->created());
+    StateBatch batch;
+    batch.Put(Family::kProfiles, "t001-alice", "profile-a");
+    batch.Put(Family::kPositions, "cursor", "cut-1");
+    batch.Put(Family::kOutbox, SeqKey("", 1), "alert-1\n");
+    StateBatch shard;
+    shard.Put(Family::kProfiles, "t002-bob", "profile-b");
+    batch.Append(std::move(shard));
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    EXPECT_TRUE(batch.empty());
+    batch.Delete(Family::kOutbox, SeqKey("", 1));
+    batch.Put(Family::kPositions, "cursor", "cut-2");
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_FALSE((*store)->created());
+  EXPECT_EQ(MustGet(**store, Family::kProfiles, "t001-alice"), "profile-a");
+  EXPECT_EQ(MustGet(**store, Family::kProfiles, "t002-bob"), "profile-b");
+  EXPECT_EQ(MustGet(**store, Family::kPositions, "cursor"), "cut-2");
+  int outbox = 0;
+  ASSERT_TRUE((*store)->Scan(Family::kOutbox, "", [&](std::string_view, std::string_view) {
+    ++outbox;
+    return true;
+  }).ok());
+  EXPECT_EQ(outbox, 0);
+  std::vector<std::string> keys;
+  ASSERT_TRUE((*store)->Scan(Family::kProfiles, "t00", [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  }).ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"t001-alice", "t002-bob"}));
+}
+
+TEST(StateStoreTest, LockedByAnotherProcessIsRefused) {
+  TempDir dir;
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = StateStore::Open(Options(dir.str()));
+    char c = store.ok() ? 'y' : 'n';
+    if (::write(ready[1], &c, 1) != 1) ::_exit(3);
+    if (::read(release[0], &c, 1) != 1) ::_exit(4);
+    ::_exit(store.ok() ? 0 : 2);
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y') << "the child could not open the state";
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+  const std::string msg(store.status().message());
+  EXPECT_NE(msg.find("locked by another credwatch process (pid " + std::to_string(child) + ")"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find(dir.str()), std::string::npos) << msg;
+  ASSERT_EQ(::write(release[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // Once the other process is gone, the directory opens.
+  auto again = StateStore::Open(Options(dir.str()));
+  EXPECT_TRUE(again.ok()) << again.status();
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+}
+
+TEST(StateStoreTest, ReadOnlyDirectoryIsRefused) {
+  TempDir dir;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec |
+                                  fs::perms::group_read | fs::perms::group_exec |
+                                  fs::perms::others_read | fs::perms::others_exec);
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+  EXPECT_NE(store.status().message().find("is read-only"), absl::string_view::npos)
+      << store.status();
+  // A new state_dir inside a read-only directory cannot be created either.
+  auto nested = StateStore::Open(Options((dir.path() / "sub").string()));
+  if (::geteuid() != 0) {  // root may create it anyway; the mode check above still holds
+    EXPECT_FALSE(nested.ok());
+    EXPECT_NE(nested.status().message().find("read-only"), absl::string_view::npos)
+        << nested.status();
+  }
+  // Reading still works (credwatch state show).
+  auto reader = StateStore::OpenReadOnly(dir.str());
+  EXPECT_TRUE(reader.ok()) << reader.status();
+}
+
+TEST(StateStoreTest, IncompatibleVersionIsRefused) {
+  TempDir dir;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  {
+    std::ofstream marker(dir.path() / "CREDWATCH_STATE", std::ios::trunc);
+    marker << "credwatch state\nformat 99\nwritten-by 9.0.0\n";
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(store.status())) << store.status();
+  EXPECT_NE(store.status().message().find("incompatible credwatch (state format 99"),
+            absl::string_view::npos)
+      << store.status();
+  auto reader = StateStore::OpenReadOnly(dir.str());
+  EXPECT_FALSE(reader.ok());
+}
+
+TEST(StateStoreTest, UnknownColumnFamilyMeansANewerFormat) {
+  TempDir dir;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  {
+    // What a later credwatch might add.
+    rocksdb::DBOptions dbo;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, dir.str(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(dbo, dir.str(), families, &handles, &db).ok());
+    rocksdb::ColumnFamilyHandle* extra = nullptr;
+    ASSERT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "shards", &extra).ok());
+    handles.push_back(extra);
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("unknown column family 'shards'"), absl::string_view::npos)
+      << store.status();
+}
+
+TEST(StateStoreTest, CorruptedDatabaseIsRefused) {
+  TempDir dir;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+    StateBatch batch;
+    batch.Put(Family::kProfiles, "t001-alice", "profile");
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+  }
+  {
+    std::ofstream current(dir.path() / "CURRENT", std::ios::trunc);
+    current << "garbage";
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
+  EXPECT_NE(store.status().message().find("is corrupted"), absl::string_view::npos) << store.status();
+  EXPECT_NE(store.status().message().find("move it away to start over"), absl::string_view::npos);
+}
+
+TEST(StateStoreTest, DamagedManifestIsRefused) {
+  TempDir dir;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  std::string manifest;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) manifest = e.path().string();
+  }
+  ASSERT_FALSE(manifest.empty());
+  {
+    std::fstream f(manifest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(10);
+    f.write("\xde\xad\xbe\xef\xde\xad\xbe\xef", 8);
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
+}
+
+TEST(StateStoreTest, ForeignDirectoryIsRefused) {
+  TempDir dir;
+  fs::create_directories(dir.path());
+  std::ofstream(dir.path() / "notes.txt") << "not state";
+  auto store = StateStore::Open(Options(dir.str()));
+  EXPECT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("is not empty and holds no credwatch state"),
+            absl::string_view::npos)
+      << store.status();
+  EXPECT_TRUE(fs::exists(dir.path() / "notes.txt"));
+}
+
+// A file system that runs out of space on demand.
+class FullDiskFs : public rocksdb::FileSystemWrapper {
+ public:
+  FullDiskFs(std::shared_ptr<rocksdb::FileSystem> base, std::atomic<bool>* full)
+      : FileSystemWrapper(std::move(base)), full_(full) {}
+  const char* Name() const override { return "FullDiskFs"; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (*full_) return rocksdb::IOStatus::NoSpace("simulated full disk");
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(f, o, &file, dbg);
+    if (s.ok()) r->reset(new File(std::move(file), full_));
+    return s;
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> t, std::atomic<bool>* full)
+        : FSWritableFileOwnerWrapper(std::move(t)), full_(full) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      if (*full_) return rocksdb::IOStatus::NoSpace("simulated full disk");
+      return target()->Append(data, o, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* dbg) override {
+      if (*full_) return rocksdb::IOStatus::NoSpace("simulated full disk");
+      return target()->Append(data, o, info, dbg);
+    }
+
+   private:
+    std::atomic<bool>* full_;
+  };
+  std::atomic<bool>* full_;
+};
+
+TEST(StateStoreTest, DiskFullFailsTheCommitAndKeepsCommittedState) {
+  TempDir dir;
+  std::atomic<bool> full{false};
+  auto fs = std::make_shared<FullDiskFs>(rocksdb::FileSystem::Default(), &full);
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  {
+    StateOptions o = Options(dir.str());
+    o.env_for_testing = env.get();
+    auto store = StateStore::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    StateBatch batch;
+    batch.Put(Family::kPositions, "cursor", "cut-1");
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    full = true;
+    batch.Put(Family::kPositions, "cursor", "cut-2");
+    absl::Status s = (*store)->Commit(batch);
+    EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+    EXPECT_NE(s.message().find("disk full"), absl::string_view::npos) << s;
+    EXPECT_NE(s.message().find("committed before is intact"), absl::string_view::npos) << s;
+    // The store stays stopped: no later commit can land half a state.
+    full = false;
+    batch.Put(Family::kPositions, "cursor", "cut-3");
+    EXPECT_FALSE((*store)->Commit(batch).ok());
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(MustGet(**store, Family::kPositions, "cursor"), "cut-1");
+}
+
+TEST(StateRecordsTest, RoundTrips) {
+  Cursor c;
+  c.commits = 3;
+  c.events = 12345;
+  c.watermarks = 17;
+  c.watermark_ns = 1'700'000'000'000'000'000;
+  c.detections = 9;
+  c.inputs = 1;
+  auto back = DecodeCursor(EncodeCursor(c));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->events, 12345u);
+  EXPECT_EQ(back->detections, 9u);
+  EXPECT_EQ(back->inputs, 1u);
+  std::string damaged = EncodeCursor(c);
+  damaged.pop_back();
+  EXPECT_FALSE(DecodeCursor(damaged).ok());
+
+  InputCursor in;
+  in.identity.path = "logs/a.ndjson";
+  in.identity.readable = true;
+  in.identity.device = 1;
+  in.identity.inode = 2;
+  in.identity.size = 3;
+  in.identity.fingerprint = 4;
+  in.identity.fingerprint_bytes = 5;
+  in.next_offset = 6;
+  in.events_read = 7;
+  auto ib = DecodeInputCursor(EncodeInputCursor(in));
+  ASSERT_TRUE(ib.ok()) << ib.status();
+  EXPECT_EQ(ib->identity.Difference(in.identity), "");
+  EXPECT_EQ(ib->next_offset, 6u);
+  FileIdentity grown = in.identity;
+  grown.size = 4;
+  EXPECT_NE(in.identity.Difference(grown), "");
+
+  Detection d;
+  d.rule_id = "r1";
+  d.severity = Severity::kCritical;
+  d.group_key = "t001-alice";
+  d.evidences = {"{\"a\":1}", "{\"b\":2}"};
+  d.blast.tenants = {"t001", "t002"};
+  d.blast.bytes = 42;
+  auto dd = DecodeDetection(EncodeDetection(d));
+  ASSERT_TRUE(dd.ok()) << dd.status();
+  EXPECT_EQ(dd->rule_id, "r1");
+  EXPECT_EQ(dd->severity, Severity::kCritical);
+  EXPECT_EQ(dd->evidences, d.evidences);
+  EXPECT_EQ(dd->blast.tenants, d.blast.tenants);
+  EXPECT_EQ(dd->blast.bytes, 42);
+}
+
+// --- ProfileCache ----------------------------------------------------------
+
+const int64_t kT0 = DaysFromCivil(2024, 1, 1) * kNsPerDay;
+
+struct Script {
+  std::deque<std::string> strings;
+  std::vector<Event> events;
+  std::string_view Keep(std::string s) { return strings.emplace_back(std::move(s)); }
+};
+
+// A month of activity of 300 credentials, reads and logins from a few networks.
+Script MakeScript() {
+  Script s;
+  for (int day = 0; day < 30; ++day) {
+    for (int c = 0; c < 300; ++c) {
+      if ((c + day) % 3 == 0) continue;
+      Event e;
+      e.credential = s.Keep("t00" + std::to_string(c % 7) + "-user" + std::to_string(c));
+      e.tenant = s.Keep("t00" + std::to_string(c % 7));
+      e.time_ns = kT0 + day * kNsPerDay + (c % 24) * kNsPerHour;
+      e.kind = day % 2 ? Kind::kAccess : Kind::kAuth;
+      e.action = day % 2 ? Action::kRead : Action::kLogin;
+      e.outcome = Outcome::kSuccess;
+      e.host = s.Keep("sftp0" + std::to_string(c % 3));
+      e.bytes = (c + 1) * 1000 * (day % 5 + 1);
+      e.object_tenant = s.Keep("t00" + std::to_string((c + day / 10) % 7));
+      auto ip = IpAddress::Parse("10.1." + std::to_string((c + day / 7) % 5) + ".7");
+      if (ip) e.src_ip = *ip;
+      s.events.push_back(e);
+    }
+  }
+  return s;
+}
+
+bool SameProfile(const ProfileFields& a, const ProfileFields& b) {
+  return a.valid == b.valid && a.learning == b.learning && a.src_new == b.src_new &&
+         a.host_new == b.host_new && a.dst_new == b.dst_new &&
+         a.tenant_foreign == b.tenant_foreign && a.idle_days == b.idle_days &&
+         a.tenants_24h == b.tenants_24h && a.failures_10m == b.failures_10m &&
+         a.read_bytes_1h == b.read_bytes_1h && a.read_bytes_24h == b.read_bytes_24h &&
+         a.read_bytes_7d == b.read_bytes_7d && a.read_baseline_24h == b.read_baseline_24h &&
+         a.read_ratio_24h == b.read_ratio_24h;
+}
+
+TEST(ProfileCacheTest, EvictionAndReloadChangeNothingAnEventSees) {
+  TempDir dir;
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  profile::ProfileOptions popts;
+  popts.learning_ns = 3 * kNsPerDay;
+  // Room for about 40 of the 300 credentials.
+  ProfileCache cache(popts, store->get(), ProfileCacheOptions{40 * 1000, 400 * kNsPerDay});
+  profile::ProfileStore plain(popts);
+  Script script = MakeScript();
+  size_t evicted = 0, n = 0;
+  for (Event e : script.events) {
+    Event reference = e;
+    plain.Observe(reference);
+    ASSERT_TRUE(cache.Observe(e).ok());
+    ASSERT_TRUE(SameProfile(e.profile, reference.profile))
+        << "event " << n << " of " << e.credential;
+    if (++n % 500 == 0) {  // a commit
+      StateBatch batch;
+      cache.CollectDirty(&batch);
+      ASSERT_TRUE((*store)->Commit(batch).ok());
+      evicted += cache.EvictIfOverBudget();
+      EXPECT_LE(cache.memory_bytes(), 40u * 1000 + 20'000);
+    }
+  }
+  EXPECT_GT(evicted, 1000u);
+  EXPECT_GT(cache.stats().loads, 1000u);
+}
+
+TEST(ProfileCacheTest, RetentionDropsIdleCredentialsWheneverTheSweepRuns) {
+  TempDir dir;
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  profile::ProfileOptions popts;
+  popts.learning_ns = kNsPerDay;
+  ProfileCache cache(popts, store->get(), ProfileCacheOptions{1 << 20, 10 * kNsPerDay});
+  Script s;
+  auto event = [&](std::string name, int64_t t) {
+    Event e;
+    e.credential = s.Keep(std::move(name));
+    e.time_ns = t;
+    e.kind = Kind::kAuth;
+    e.action = Action::kLogin;
+    e.outcome = Outcome::kSuccess;
+    e.host = "sftp01";
+    return e;
+  };
+  for (const char* name : {"returns", "swept", "active"}) {
+    Event e = event(name, kT0);
+    ASSERT_TRUE(cache.Observe(e).ok());
+  }
+  StateBatch batch;
+  cache.CollectDirty(&batch);
+  ASSERT_TRUE((*store)->Commit(batch).ok());
+  cache.SetWatermark(kT0 + 9 * kNsPerDay);
+  Event active = event("active", kT0 + 9 * kNsPerDay);
+  ASSERT_TRUE(cache.Observe(active).ok());
+  EXPECT_NEAR(active.profile.idle_days, 9.0, 1e-9);  // inside the retention: remembered
+
+  // Eleven days after their last event: "returns" is dropped when it comes
+  // back (before any sweep), "swept" by the sweep; the outcome is the same.
+  cache.SetWatermark(kT0 + 11 * kNsPerDay);
+  Event back = event("returns", kT0 + 11 * kNsPerDay);
+  ASSERT_TRUE(cache.Observe(back).ok());
+  EXPECT_TRUE(back.profile.learning) << "a dropped credential starts over";
+  EXPECT_EQ(back.profile.idle_days, 0);
+  ASSERT_TRUE(cache.Sweep(&batch).ok());
+  cache.CollectDirty(&batch);
+  ASSERT_TRUE((*store)->Commit(batch).ok());
+  std::string v;
+  auto got = (*store)->Get(Family::kProfiles, "swept", &v);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(*got) << "idle past the retention";
+  for (const char* kept : {"active", "returns"}) {
+    got = (*store)->Get(Family::kProfiles, kept, &v);
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE(*got) << kept;
+  }
+  Event swept = event("swept", kT0 + 11 * kNsPerDay);
+  ASSERT_TRUE(cache.Observe(swept).ok());
+  EXPECT_TRUE(swept.profile.learning);
+  EXPECT_GE(cache.stats().expired, 2u);
+}
+
+// Open correlation windows survive a serialize/restore round trip at any
+// point: the detections after it are the ones an uninterrupted evaluator
+// makes.
+TEST(EvaluatorStateTest, RoundTripAtAnyPointChangesNoDetection) {
+  auto rules = rules::LoadRuleSet({std::string(CREDWATCH_SOURCE_DIR) + "/rules"});
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  ASSERT_GT((*rules)->num_correlation_rules(), 0u);
+  Script s;
+  for (int i = 0; i < 120; ++i) {
+    Event e;
+    e.credential = s.Keep("t001-u" + std::to_string(i % 4));
+    e.tenant = "t001";
+    e.time_ns = kT0 + i * 20 * kNsPerSecond;
+    e.kind = Kind::kAuth;
+    e.action = Action::kLogin;
+    e.outcome = i % 9 == 8 ? Outcome::kSuccess : Outcome::kFailure;
+    e.host = "sftp01";
+    e.format = "native";
+    e.src_ip_text = s.Keep("203.0.113." + std::to_string(i % 7));
+    e.src_ip = *IpAddress::Parse(e.src_ip_text);
+    e.profile.valid = true;
+    s.events.push_back(e);
+  }
+  auto key = [](const std::vector<Detection>& ds) {
+    std::vector<std::string> out;
+    for (const Detection& d : ds) {
+      std::string k = d.rule_id + "|" + d.group_key + "|" + std::to_string(d.time_ns) + "|" +
+                      std::to_string(d.first_seen_ns) + "|" + std::to_string(d.last_seen_ns);
+      for (const auto& ev : d.evidences) k += "|" + ev;
+      out.push_back(k);
+    }
+    return out;
+  };
+  // Processes events [from, to) with a watermark after every fourth.
+  auto run = [&](rules::Evaluator& ev, size_t from, size_t to, std::vector<Detection>* out) {
+    for (size_t i = from; i < to; ++i) {
+      ev.Process(s.events[i], out);
+      if (i % 4 == 3) ev.AdvanceWatermark(s.events[i].time_ns - 5 * kNsPerMinute, out);
+    }
+  };
+  std::vector<Detection> expected;
+  {
+    rules::Evaluator whole(*rules);
+    run(whole, 0, s.events.size(), &expected);
+    whole.AdvanceWatermark(INT64_MAX, &expected);
+  }
+  ASSERT_FALSE(expected.empty());
+  for (size_t cut : {1u, 7u, 20u, 45u, 64u, 101u}) {
+    std::vector<Detection> got;
+    std::string bytes;
+    {
+      rules::Evaluator first(*rules);
+      run(first, 0, cut, &got);
+      first.SerializeState(&bytes);
+    }
+    rules::Evaluator second(*rules);
+    ASSERT_TRUE(second.RestoreState(bytes).ok()) << "cut " << cut;
+    run(second, cut, s.events.size(), &got);
+    second.AdvanceWatermark(INT64_MAX, &got);
+    EXPECT_EQ(key(got), key(expected)) << "cut " << cut;
+  }
+  // Damaged bytes, or bytes of other rules, are refused.
+  std::string bytes;
+  {
+    rules::Evaluator ev(*rules);
+    std::vector<Detection> out;
+    run(ev, 0, 30, &out);
+    ev.SerializeState(&bytes);
+  }
+  rules::Evaluator fresh(*rules);
+  EXPECT_TRUE(absl::IsDataLoss(fresh.RestoreState(bytes.substr(0, bytes.size() - 5))));
+  auto other = rules::LoadRuleSet({std::string(CREDWATCH_SOURCE_DIR) + "/rules/credwatch/brute_force_then_success.yml"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  rules::Evaluator elsewhere(*other);
+  EXPECT_TRUE(absl::IsFailedPrecondition(elsewhere.RestoreState(bytes)));
+}
+
+// `credwatch state show` reads the profile format of ProfileStore: this
+// breaks when that format changes without the reader following.
+TEST(StateJsonTest, ShowsWhatTheProfileHolds) {
+  profile::ProfileStore store({});
+  Event e;
+  e.credential = "t001-alice";
+  e.tenant = "t001";
+  e.time_ns = kT0 + kNsPerHour;
+  e.kind = Kind::kAccess;
+  e.action = Action::kRead;
+  e.outcome = Outcome::kSuccess;
+  e.host = "sftp01";
+  e.bytes = 5000;
+  e.object_tenant = "t002";
+  e.src_ip = *IpAddress::Parse("198.51.100.7");
+  store.Observe(e);
+  std::string blob, record, json;
+  ASSERT_TRUE(store.SerializeProfile("t001-alice", &blob));
+  EncodeProfileRecord(e.time_ns, blob, &record);
+  ASSERT_TRUE(AppendProfileJson("t001-alice", record, &json).ok());
+  EXPECT_NE(json.find("\"credential\":\"t001-alice\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"latest\":\"2024-01-01T01:00:00"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"prefix\":\"198.51.100.0/24\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"by_day\":[{\"start\":\"2024-01-01T00:00:00"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"value\":5000"), std::string::npos) << json;
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+  std::string pretty = PrettyJson(json);
+  EXPECT_NE(pretty.find("\n  \"credential\": \"t001-alice\""), std::string::npos) << pretty;
+  std::string damaged = record.substr(0, record.size() - 3);
+  json.clear();
+  EXPECT_FALSE(AppendProfileJson("t001-alice", damaged, &json).ok());
+}
+
+}  // namespace
+}  // namespace credwatch::state
