@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 #include "common/fixed_hash.h"
+#include "credwatch/site.h"
 
 namespace credwatch::profile {
 namespace {
@@ -147,31 +148,6 @@ uint64_t TenantHash(std::string_view tenant) {
   uint64_t h = FixedHash(tenant, kSeedTenant);
   return h == 0 ? 1 : h;
 }
-
-}  // namespace
-
-bool GlobMatch(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0;
-  size_t star = std::string_view::npos, star_t = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-      ++p;
-      ++t;
-    } else if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      star_t = t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++star_t;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
-namespace {
 
 using internal::Profile;
 using internal::ReadHistory;

@@ -120,9 +120,6 @@ struct Profile {
 
 }  // namespace internal
 
-// '*' matches any run of bytes, '?' one byte; everything else itself.
-bool GlobMatch(std::string_view pattern, std::string_view text);
-
 class ProfileStore {
  public:
   explicit ProfileStore(ProfileOptions options);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "credwatch/site.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
