@@ -11,8 +11,8 @@ bash scripts/setup.sh
 sanitize="${CREDWATCH_SANITIZE:-}"
 case "$sanitize" in
   "") dir=build; type=Release ;;
-  address,undefined) dir=build-asan; type=RelWithDebInfo ;;
-  thread) dir=build-tsan; type=RelWithDebInfo ;;
+  address,undefined) dir=build-asan; type=Debug ;;
+  thread) dir=build-tsan; type=Debug ;;
   *) echo "test.sh: CREDWATCH_SANITIZE must be '', 'address,undefined' or 'thread'" >&2; exit 2 ;;
 esac
 
