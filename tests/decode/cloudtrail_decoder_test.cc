@@ -42,7 +42,7 @@ std::vector<std::string> RecordsOf(const fs::path& path) {
   od::document doc;
   EXPECT_EQ(parser.iterate(json).get(doc), simdjson::SUCCESS) << path;
   od::array array;
-  od::json_type type;
+  od::json_type type = od::json_type::null;
   EXPECT_EQ(doc.type().get(type), simdjson::SUCCESS);
   if (type == od::json_type::object) {
     EXPECT_EQ(doc["Records"].get_array().get(array), simdjson::SUCCESS) << path;
