@@ -216,7 +216,7 @@ absl::StatusOr<std::unique_ptr<InputReader>> InputReader::Open(const std::string
   if (!gz) {
     return absl::NotFoundError(absl::StrCat("cannot open input '", path, "': ", std::strerror(errno)));
   }
-  gzbuffer(gz, 256 * 1024);
+  gzbuffer(gz, 16 * 1024);  // many inputs may be open at once
   r->gz_ = gz;
   // Read the head for detection; it is replayed as the first bytes of the input.
   r->head_.resize(kHeadBytes);
@@ -271,7 +271,10 @@ absl::StatusOr<std::unique_ptr<InputReader>> InputReader::Open(const std::string
 }
 
 bool InputReader::Fill(std::vector<char>& buf) {
-  size_t want = options_.chunk_bytes;
+  // Chunks start small and double while reads fill them, so the many small
+  // files of a CloudTrail delivery directory (all open at once in a replay
+  // merge) do not each pin a full-size buffer.
+  size_t want = std::min(next_chunk_, options_.chunk_bytes);
   size_t start = buf.size();
   buf.resize(start + want);
   size_t got = 0;
@@ -301,6 +304,7 @@ bool InputReader::Fill(std::vector<char>& buf) {
     got += static_cast<size_t>(n);
   }
   buf.resize(start + got);
+  if (got == want) next_chunk_ = std::min(next_chunk_ * 2, options_.chunk_bytes);
   return got > 0;
 }
 

@@ -87,6 +87,12 @@ class AlertSink {
     if (::fstat(fd, &st) != 0) {
       return absl::UnavailableError(absl::StrCat("cannot stat '", path, "': ", std::strerror(errno)));
     }
+    if (!S_ISREG(st.st_mode)) {
+      // A device or a pipe (/dev/null, a FIFO): like stdout, nothing to cut
+      // back or sync.
+      sink->regular_ = false;
+      return sink;
+    }
     if (static_cast<uint64_t>(st.st_size) < confirmed) {
       return absl::FailedPreconditionError(absl::StrCat(
           "output '", path, "' holds ", st.st_size, " bytes, but the state says ", confirmed,
@@ -116,7 +122,7 @@ class AlertSink {
       if (n < 0) return Failed(errno);
       done += static_cast<size_t>(n);
     }
-    if (sync && owned_ && ::fdatasync(fd_) != 0) return Failed(errno);
+    if (sync && owned_ && regular_ && ::fdatasync(fd_) != 0) return Failed(errno);
     return absl::OkStatus();
   }
 
@@ -143,6 +149,7 @@ class AlertSink {
   }
   int fd_;
   bool owned_;
+  bool regular_ = true;  // a regular file: can be cut back and synced
   std::string path_;
   absl::Status failed_;
 };

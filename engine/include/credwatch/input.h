@@ -119,6 +119,7 @@ class InputReader {
   bool owns_file_ = false;
   bool eof_ = false;
   bool gz_error_ = false;
+  size_t next_chunk_ = 64 * 1024;  // grows to options_.chunk_bytes
   std::vector<char> carry_;     // bytes of an unfinished record from the previous batch
   uint64_t carry_offset_ = 0;   // input offset of carry_[0]
   std::string head_;            // first bytes, read for detection and replayed first
