@@ -174,6 +174,13 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
   }
   if (consumer.WantsMore()) emit_until(std::numeric_limits<int64_t>::max());
   auto status = consumer.Finish();
+  // A consumer that stopped early (disk full) leaves batches with events it
+  // never took; they belong to no pool, so free them here.
+  std::vector<PooledBatch*> in_flight;
+  for (const Pending& p : heap.items()) in_flight.push_back(p.batch);
+  std::sort(in_flight.begin(), in_flight.end());
+  in_flight.erase(std::unique(in_flight.begin(), in_flight.end()), in_flight.end());
+  for (PooledBatch* b : in_flight) delete b;
   summary.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!status.ok()) return status;
