@@ -13,16 +13,16 @@
 // when it can, else sleeps on its doorbell (rung by every ring it reads or
 // writes). Stage A never blocks: it starts only when all its outgoing rings
 // have room. Why that cannot deadlock: let r be the oldest round whose stage
-// B some shard has not finished. Every shard has finished stage A of r - 1
-// (B of r - 1 needed it), so a shard whose A is at r holds nothing in its
-// outgoing rings beyond rounds >= r that nobody has consumed... precisely,
-// ring k->d holds rounds (B_d, A_k], and B_d >= r - 1, A_k = r - 1: empty.
-// The producer has sent round r to everyone (it sends whole rounds and can be
-// blocked only by a shard that is ring_batches rounds ahead of r). So every
-// shard can run A(r), then every shard can run B(r). The output thread reads
-// one message per shard per round in round order; a shard blocked pushing to
-// its full output ring is ahead of the output, which waits only for rounds
-// every shard can finish by the argument above.
+// B some shard has not finished, and A_k, B_d the last rounds shard k / d
+// finished in stage A / B. Ring k->d holds rounds (B_d, A_k]. B_d >= r - 1
+// for every d, and every shard has A_k >= r - 1 (B(r - 1) needed it); a shard
+// with A_k = r - 1 therefore finds all its outgoing rings empty. The producer
+// sends whole rounds and blocks only on a shard ring_batches rounds ahead of
+// r, so round r has reached everyone. So every shard can run A(r), then every
+// shard can run B(r). The output thread reads one message per shard per
+// round, in round order; a shard blocked pushing to its full output ring is
+// ahead of the output, which waits only for rounds every shard can finish by
+// the argument above.
 //
 // Batch lifetime. The producer fills a batch, pushes it to its shard
 // (primary ring); stage A writes the profile fields and the per-destination
@@ -33,12 +33,16 @@
 // out_free rings can never be full.
 #include "runtime/sharded_detector.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "absl/container/flat_hash_map.h"
 #include "common/strings.h"
@@ -150,10 +154,15 @@ struct OutBatch {
 using BatchRing = SpscRing<ShardBatch*>;
 using OutRing = SpscRing<OutBatch*>;
 
-// Copies `src` into `dst`, a new event of `arena`'s batch: one allocation
-// from the arena for all its strings.
+// Copies `src` into `dst`, a fresh Event{} of `arena`'s batch
+// (EventBatch::Add): the fields, the extras it uses (most of an Event is the
+// extras array), and its strings in one allocation from the arena.
+static_assert(std::is_trivially_copyable_v<Event> && std::is_standard_layout_v<Event>);
+static_assert(offsetof(Event, extras) + sizeof(Event::extras) == sizeof(Event), "extras come last");
 void CopyEvent(const Event& src, Event* dst, Arena& arena) {
-  *dst = src;
+  std::memcpy(static_cast<void*>(dst), &src, offsetof(Event, extras));
+  std::memcpy(static_cast<void*>(dst->extras.data()), src.extras.data(),
+              static_cast<size_t>(src.num_extras) * sizeof(ExtraField));
   std::string_view* fields[] = {&dst->credential, &dst->tenant,      &dst->host,
                                 &dst->session,    &dst->object,      &dst->object_tenant,
                                 &dst->dst_account, &dst->user_agent, &dst->format,
@@ -176,12 +185,17 @@ void CopyEvent(const Event& src, Event* dst, Arena& arena) {
   for (int i = 0; i < dst->num_extras; ++i) move_in(&dst->extras[i].value);
 }
 
-}  // namespace
-
-uint32_t CredentialShard(std::string_view credential, uint32_t num_shards) {
-  return static_cast<uint32_t>(CredentialHash(credential) % num_shards);
+// For top, perf and debuggers (at most 15 characters).
+void NameThread(std::thread& t, const std::string& name) {
+#if defined(__linux__)
+  pthread_setname_np(t.native_handle(), name.substr(0, 15).c_str());
+#else
+  (void)t;
+  (void)name;
+#endif
 }
 
+// One shard: its rings and the state only its thread touches.
 struct Shard {
   Shard(uint32_t i, const ShardedDetectorOptions& options) : index(i), profiles(options.profile) {}
 
@@ -210,6 +224,12 @@ struct Shard {
   uint64_t forwarded = 0;     // calls this shard's stage A sent elsewhere
   std::thread thread;
 };
+
+}  // namespace
+
+uint32_t CredentialShard(std::string_view credential, uint32_t num_shards) {
+  return static_cast<uint32_t>(CredentialHash(credential) % num_shards);
+}
 
 struct ShardedDetector::Impl {
   Impl(ShardedDetectorOptions o, FindingSink s)
@@ -309,8 +329,10 @@ void ShardedDetector::Impl::Start() {
   for (auto& sp : shards) {
     Shard* s = sp.get();
     s->thread = std::thread([this, s] { RunShard(*s); });
+    NameThread(s->thread, "cw-shard-" + std::to_string(s->index));
   }
   output_thread = std::thread([this] { RunOutput(); });
+  NameThread(output_thread, "cw-output");
 }
 
 // ---- producer ----
