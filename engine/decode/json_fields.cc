@@ -13,7 +13,9 @@ namespace od = simdjson::ondemand;
 // the inner loop into whole vector steps; on x86-64 the loader picks an AVX2
 // build of it when the CPU has AVX2 (it is most of the cost of the
 // depth limit).
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+// Not under ThreadSanitizer: the clone resolver runs at load time, before
+// TSan is initialised, and crashes every binary that links the decoders.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__SANITIZE_THREAD__)
 #define CREDWATCH_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
 #else
 #define CREDWATCH_AVX2_CLONE

@@ -59,12 +59,13 @@ struct ValueScanner {
         } else if (c == '"') {
           in_string = false;
         } else {
-          // Fast-forward over plain string bytes.
+          // Fast-forward over plain string bytes: to the next quote, or to a
+          // backslash before it (searched only up to the quote, not to the
+          // end of the buffer).
           const void* q = std::memchr(p + i, '"', n - i);
-          const void* b = std::memchr(p + i, '\\', n - i);
-          size_t stop = n;
-          if (q) stop = static_cast<size_t>(static_cast<const char*>(q) - p);
-          if (b) stop = std::min(stop, static_cast<size_t>(static_cast<const char*>(b) - p));
+          size_t stop = q ? static_cast<size_t>(static_cast<const char*>(q) - p) : n;
+          const void* b = std::memchr(p + i, '\\', stop - i);
+          if (b) stop = static_cast<size_t>(static_cast<const char*>(b) - p);
           i = stop - 1;
         }
         continue;
