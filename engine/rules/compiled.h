@@ -313,6 +313,11 @@ bool EvalFieldTest(const FieldTest& t, const MatchContext& ctx);
 bool EvalSelection(const Selection& s, const MatchContext& ctx);
 bool EvalRule(const DetectionRule& r, const MatchContext& ctx);
 
+// A field value as a number: ints and doubles, or a string that is wholly a
+// finite decimal (a leading '+' allowed). False otherwise.
+bool ParseNumber(std::string_view s, double* out);
+bool NumberOf(const FieldValue& v, double* out);
+
 // The text form of a field value for group keys and value_count: strings as
 // they are, numbers in decimal, booleans "true"/"false". False when absent.
 bool FieldText(const FieldValue& v, std::string* out);

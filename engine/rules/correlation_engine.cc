@@ -100,28 +100,6 @@ struct CorrelationEngine::Input {
 
 namespace {
 
-bool ParseNumber(std::string_view s, double* out) {
-  if (s.empty()) return false;
-  if (s.front() == '+') s.remove_prefix(1);
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(*out);
-}
-
-bool NumberOf(const FieldValue& v, double* out) {
-  switch (v.type) {
-    case FieldValue::Type::kInt:
-      *out = static_cast<double>(v.i);
-      return true;
-    case FieldValue::Type::kDouble:
-      *out = v.d;
-      return true;
-    case FieldValue::Type::kString:
-      return ParseNumber(v.str, out);
-    default:
-      return false;
-  }
-}
-
 void JoinKey(const std::vector<std::string>& values, std::string* key) {
   key->clear();
   for (size_t i = 0; i < values.size(); ++i) {

@@ -37,27 +37,6 @@ bool TextOf(const FieldValue& v, char (&buf)[32], std::string_view* out) {
   return false;
 }
 
-bool ParseNumber(std::string_view s, double* out) {
-  if (s.empty()) return false;
-  if (s.front() == '+') s.remove_prefix(1);
-  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(*out);
-}
-
-bool NumberOf(const FieldValue& v, double* out) {
-  switch (v.type) {
-    case FieldValue::Type::kInt:
-      *out = static_cast<double>(v.i);
-      return true;
-    case FieldValue::Type::kDouble:
-      *out = v.d;
-      return true;
-    case FieldValue::Type::kString:
-      return ParseNumber(v.str, out);
-    default:
-      return false;
-  }
-}
 
 bool StringOp(StrOp op, std::string_view text, const ValueMatcher& m) {
   switch (op) {
@@ -191,6 +170,28 @@ bool PassesPrefilter(const ValueMatcher& m, std::string_view text) {
 }
 
 }  // namespace
+
+bool ParseNumber(std::string_view s, double* out) {
+  if (s.empty()) return false;
+  if (s.front() == '+') s.remove_prefix(1);
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(*out);
+}
+
+bool NumberOf(const FieldValue& v, double* out) {
+  switch (v.type) {
+    case FieldValue::Type::kInt:
+      *out = static_cast<double>(v.i);
+      return true;
+    case FieldValue::Type::kDouble:
+      *out = v.d;
+      return true;
+    case FieldValue::Type::kString:
+      return ParseNumber(v.str, out);
+    default:
+      return false;
+  }
+}
 
 uint8_t NamespaceMaskForFormat(std::string_view format) {
   uint8_t mask = 1u << static_cast<int>(Namespace::kCredwatch);
