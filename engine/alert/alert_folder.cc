@@ -160,7 +160,7 @@ const Finding* AlertFolder::Offer(const Detection& d) {
   std::string key = FoldKey(d);
   auto it = open_.find(key);
   if (it != open_.end()) {
-    Finding& f = findings_[it->second];
+    Finding& f = findings_[it->second - base_];
     if (AbsDiff(d.time_ns, f.opened_ns) < options_.fold_window_ns) {
       if (!Merge(f, d)) return nullptr;
       ++f.updates;
@@ -168,8 +168,20 @@ const Finding* AlertFolder::Offer(const Detection& d) {
     }
   }
   findings_.push_back(NewFinding(d));
-  open_[std::move(key)] = findings_.size() - 1;
+  open_[std::move(key)] = base_ + findings_.size() - 1;
   return &findings_.back();
+}
+
+size_t AlertFolder::Expire(int64_t before_ns) {
+  size_t dropped = 0;
+  while (!findings_.empty() && findings_.front().opened_ns < before_ns) {
+    auto it = open_.find(FoldKey(findings_.front().detection));
+    if (it != open_.end() && it->second == base_) open_.erase(it);
+    findings_.pop_front();
+    ++base_;
+    ++dropped;
+  }
+  return dropped;
 }
 
 std::vector<const Finding*> AlertFolder::Findings() const {

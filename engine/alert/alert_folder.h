@@ -49,8 +49,15 @@ class AlertFolder {
 
   // Folds `d`. Returns the finding to write now, or nullptr if `d` was merged
   // into an open finding without raising its severity. The pointer stays
-  // valid for the folder's lifetime.
+  // valid until the finding is expired (or for the folder's lifetime).
   const Finding* Offer(const Detection& d);
+
+  // Forgets the findings opened before `before_ns`, oldest first, stopping
+  // at the first newer one (findings open roughly in event-time order). A
+  // long-running daemon calls it with watermark - fold window - lateness so
+  // the folder stays bounded; a later repeat of a forgotten finding opens a
+  // new one. Returns how many were dropped.
+  size_t Expire(int64_t before_ns);
 
   // Every finding with its folded totals, sorted by credential, first seen,
   // rule id, group key and opening time.
@@ -60,7 +67,8 @@ class AlertFolder {
  private:
   FolderOptions options_;
   std::deque<Finding> findings_;                   // stable addresses
-  absl::flat_hash_map<std::string, size_t> open_;  // fold key -> index in findings_
+  size_t base_ = 0;                                // findings expired from the front
+  absl::flat_hash_map<std::string, size_t> open_;  // fold key -> base_ + index in findings_
 };
 
 // Appends a Markdown report, one section per credential (most severe first):

@@ -259,15 +259,9 @@ absl::StatusOr<std::unique_ptr<InputReader>> InputReader::Open(const std::string
       }
     }
   }
-  DecoderOptions dopts = options.decoder;
-  if (options.projection_for) dopts.projection = options.projection_for(r->format_);
-  if (r->format_ == Format::kSyslog && dopts.syslog_start_year == 0) {
-    dopts.syslog_start_year = GuessSyslogStartYear(path, head);
-  }
-  auto decoder = MakeDecoder(r->format_, dopts);
-  if (!decoder.ok()) return decoder.status();
-  r->decoder_ = std::move(*decoder);
-  if (options.site) r->annotator_ = std::make_unique<SiteAnnotator>(options.site);
+  auto records = RecordDecoder::Create(r->format_, path, options, head);
+  if (!records.ok()) return records.status();
+  r->records_ = std::move(*records);
   return r;
 }
 
@@ -309,22 +303,48 @@ bool InputReader::Fill(std::vector<char>& buf) {
   return got > 0;
 }
 
-void InputReader::Reject(RecordCode code, std::string_view detail, uint64_t offset,
-                         std::string_view record, InputStats& stats) {
-  ++stats.records;
-  ++stats.by_code[static_cast<size_t>(code)];
-  if (options_.dead_letter) options_.dead_letter->Write(path_, offset, code, detail, record);
+absl::StatusOr<std::unique_ptr<RecordDecoder>> RecordDecoder::Create(Format format,
+                                                                     std::string source,
+                                                                     const InputOptions& options,
+                                                                     std::string_view head) {
+  if (format == Format::kAuto) {
+    return absl::InvalidArgumentError(absl::StrCat("no format for '", source, "'"));
+  }
+  std::unique_ptr<RecordDecoder> d(new RecordDecoder());
+  d->format_ = format;
+  d->source_ = std::move(source);
+  d->max_record_bytes_ = options.decoder.limits.max_record_bytes;
+  d->dead_letter_ = options.dead_letter;
+  DecoderOptions dopts = options.decoder;
+  if (options.projection_for) dopts.projection = options.projection_for(format);
+  if (format == Format::kSyslog && dopts.syslog_start_year == 0) {
+    dopts.syslog_start_year = GuessSyslogStartYear(d->source_, head);
+  }
+  auto decoder = MakeDecoder(format, dopts);
+  if (!decoder.ok()) return decoder.status();
+  d->decoder_ = std::move(*decoder);
+  if (options.site) d->annotator_ = std::make_unique<SiteAnnotator>(options.site);
+  return d;
 }
 
-void InputReader::DecodeRecord(std::string_view record, uint64_t offset, EventBatch& batch,
-                               InputStats& stats) {
-  if (record.size() > options_.decoder.limits.max_record_bytes) {
-    Reject(RecordCode::kRejectLineTooLong,
-           "record longer than limits.max_record_bytes", offset, record, stats);
+RecordDecoder::~RecordDecoder() = default;
+
+void RecordDecoder::Reject(RecordCode code, std::string_view detail, uint64_t offset,
+                           std::string_view record, InputStats& stats) {
+  ++stats.records;
+  ++stats.by_code[static_cast<size_t>(code)];
+  if (dead_letter_) dead_letter_->Write(source_, offset, code, detail, record);
+}
+
+void RecordDecoder::Decode(std::string_view record, uint64_t offset, EventBatch& batch,
+                           InputStats& stats) {
+  if (record.size() > max_record_bytes_) {
+    Reject(RecordCode::kRejectLineTooLong, "record longer than limits.max_record_bytes", offset,
+           record, stats);
     return;
   }
   size_t before = batch.size();
-  DecodeResult r = decoder_->Decode(record, RecordContext{path_, offset}, batch);
+  DecodeResult r = decoder_->Decode(record, RecordContext{source_, offset}, batch);
   if (IsReject(r.code)) {
     while (batch.size() > before) batch.PopBack();
     Reject(r.code, r.detail, offset, record, stats);

@@ -23,7 +23,7 @@
 #include "runtime/detection_order.h"
 #include "runtime/host_sessions.h"
 #include "state/encoding.h"
-#include "state/profile_cache.h"
+#include "state/durable_detector.h"
 #include "state/records.h"
 #include "state/state_store.h"
 
@@ -32,29 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-constexpr std::string_view kEvaluatorKey = "evaluator/0";  // one shard
-
-// ---------------------------------------------------------------------------
-// Correlation windows: the evaluator's open groups, behind a tag and version.
-constexpr char kWindowsTag = 'W';
-constexpr char kWindowsVersion = 2;
-
-void SaveWindows(const rules::Evaluator& evaluator, std::string* out) {
-  *out = std::string{kWindowsTag, kWindowsVersion};
-  evaluator.SerializeState(out);
-}
-
-// Restores the windows into a fresh evaluator. False (nothing restored) when
-// the record is of another format or other rules: the resume then rebuilds
-// them from the log. A damaged record is an error.
-absl::StatusOr<bool> LoadWindows(std::string_view bytes, rules::Evaluator* evaluator) {
-  if (bytes.size() < 2 || bytes[0] != kWindowsTag || bytes[1] != kWindowsVersion) return false;
-  absl::Status s = evaluator->RestoreState(bytes.substr(2));
-  if (absl::IsFailedPrecondition(s)) return false;
-  if (!s.ok()) return s;
-  return true;
-}
 
 // ---------------------------------------------------------------------------
 // The output of a durable replay: a file that can be cut back to the length
@@ -217,13 +194,8 @@ class DurableDetectionConsumer : public replay::EventConsumer {
                            std::shared_ptr<const rules::RuleSet> rules,
                            std::shared_ptr<const Site> site, std::unique_ptr<StateStore> store,
                            int64_t* alerts)
-      : evaluator_(rules),
-        order_(*rules),
-        site_(std::move(site)),
-        store_(std::move(store)),
-        profiles_(ProfileOptionsFrom(options), store_.get(),
-                  ProfileCacheOptions{store_->profile_budget_bytes(), options.state.retention_ns}),
-        sessions_(ProfileOptionsFrom(options).sessions),
+      : store_(std::move(store)),
+        detector_(DetectorOptionsFrom(options), std::move(rules), std::move(site), store_.get()),
         report_path_(options.report),
         alerts_(alerts),
         sync_(options.state.sync == SyncPolicy::kCommit),
@@ -241,12 +213,11 @@ class DurableDetectionConsumer : public replay::EventConsumer {
       return;
     }
     if (phase_ == Phase::kSkip) {
-      // Only the live-session table is rebuilt from skipped events: it depends
-      // on event fields alone (never on profiles).
-      if (!runtime::IsHostFlow(e)) sessions_.Observe(e);
+      detector_.ObserveSkipped(e);
       return;
     }
-    Process(e);
+    detector_.Process(e);
+    TakeAlerts();
     ++events_since_commit_;
   }
 
@@ -254,11 +225,11 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     if (!status_.ok()) return;
     ++watermarks_;
     watermark_ns_ = time_ns;
-    profiles_.SetWatermark(time_ns);
     if (phase_ != Phase::kSkip) {
-      detections_.clear();
-      evaluator_.AdvanceWatermark(time_ns, &detections_);
-      Emit();
+      detector_.AdvanceWatermark(time_ns);
+      TakeAlerts();
+    } else {
+      detector_.SkipWatermark(time_ns);
     }
     if (phase_ != Phase::kLive) {
       // The cut of an unfinished run is at a watermark; a finished run's
@@ -280,9 +251,8 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   absl::Status Finish() override {
     if (status_.ok()) {
       if (phase_ == Phase::kLive) {
-        detections_.clear();
-        evaluator_.AdvanceWatermark(INT64_MAX, &detections_);
-        Emit();
+        detector_.Flush();
+        TakeAlerts();
         Commit(/*final=*/true);
         if (status_.ok()) Acknowledge();
       } else if (!cursor_.finished || events_ != skip_events_ || watermarks_ != skip_watermarks_) {
@@ -295,7 +265,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
       auto report = replay::OutputFile::Open(report_path_);
       if (!report.ok()) return report.status();
       std::string text;
-      alert::AppendIncidentReport(folder_.Findings(), &text);
+      alert::AppendIncidentReport(detector_.folder().Findings(), &text);
       (*report)->Write(text);
       status_ = (*report)->Close();
     }
@@ -312,66 +282,27 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     kLive,
   };
 
-  static profile::ProfileOptions ProfileOptionsFrom(const replay::ReplayOptions& options) {
-    profile::ProfileOptions popts;
-    popts.learning_ns = options.config.profile.learning_period_ns;
-    popts.multi_tenant_globs = options.config.site.tenants.multi_tenant_credentials;
-    return popts;
+  static DetectorOptions DetectorOptionsFrom(const replay::ReplayOptions& options) {
+    DetectorOptions d;
+    d.profile.learning_ns = options.config.profile.learning_period_ns;
+    d.profile.multi_tenant_globs = options.config.site.tenants.multi_tenant_credentials;
+    d.retention_ns = options.state.retention_ns;
+    return d;
   }
 
-  // The detection path, as replay/detect_consumer.cc.
-  void Process(Event& e) {
-    if (runtime::IsHostFlow(e)) {
-      // A host-level flow: attribute it to the credentials with a live
-      // session on that host, and judge it once for each.
-      owners_.clear();
-      sessions_.LiveCredentialsOnHost(e, &owners_);
-      for (std::string_view owner : owners_) {
-        Event copy = e;
-        copy.credential = owner;
-        copy.tenant = site_->CredentialTenant(owner, &tenant_scratch_);
-        Observe(copy);
-        Evaluate(copy);
-      }
-      if (!owners_.empty()) return;
-    } else {
-      Observe(e);
-      sessions_.Observe(e);
-    }
-    Evaluate(e);
-  }
-
-  void Observe(Event& e) {
-    if (absl::Status s = profiles_.Observe(e); !s.ok()) Fail(s);
-  }
-
-  void Evaluate(const Event& e) {
-    detections_.clear();
-    evaluator_.Process(e, &detections_);
-    Emit();
-  }
-
-  // The detections of one event (or watermark), in the order every shard
-  // count agrees on (as replay/detect_consumer.cc).
-  void Emit() {
-    order_.Sort(&detections_);
-    for (const Detection& d : detections_) {
-      if (phase_ == Phase::kLive) {
-        batch_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_++), EncodeDetection(d));
-      }
-      const alert::Finding* f = folder_.Offer(d);
-      if (f == nullptr || phase_ != Phase::kLive) continue;
-      line_.clear();
-      alert::AppendFindingJson(*f, &line_);
-      line_.push_back('\n');
-      pending_alerts_.push_back(line_);
+  // The alerts of the last event or watermark: kept for the next commit.
+  void TakeAlerts() {
+    if (absl::Status s = detector_.status(); !s.ok()) return Fail(s);
+    for (std::string& line : detector_.TakeAlerts()) {
+      pending_alerts_.push_back(std::move(line));
       ++*alerts_;
     }
   }
 
   void EnterLive() {
-    if (phase_ == Phase::kRebuild) profiles_.Reattach();
+    if (phase_ == Phase::kRebuild) detector_.ReattachProfiles();
     phase_ = Phase::kLive;
+    detector_.set_live(true);
     pending_alerts_.clear();
     last_commit_ = Clock::now();
     events_since_commit_ = 0;
@@ -403,15 +334,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
       b.Put(Family::kMeta, kRunKey, EncodeRunIdentity(run_));
       run_recorded_ = true;
     }
-    profiles_.CollectDirty(&b);
-    if (watermark_ns_ != INT64_MIN &&
-        (last_sweep_ns_ == INT64_MIN || watermark_ns_ - last_sweep_ns_ >= kNsPerDay)) {
-      if (absl::Status s = profiles_.Sweep(&b); !s.ok()) return Fail(s);
-      last_sweep_ns_ = watermark_ns_;
-    }
-    std::string windows;
-    SaveWindows(evaluator_, &windows);
-    b.Put(Family::kWindows, kEvaluatorKey, windows);
+    if (absl::Status s = detector_.Collect(&b); !s.ok()) return Fail(s);
     for (uint64_t seq = written_from_; seq < written_to_; ++seq) b.Delete(Family::kOutbox, SeqKey("", seq));
     const uint64_t first_new = output_.next_seq;
     std::string bytes;
@@ -424,7 +347,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     cursor_.events = events_;
     cursor_.watermarks = watermarks_;
     cursor_.watermark_ns = watermark_ns_;
-    cursor_.detections = detection_seq_;
+    cursor_.detections = detector_.detection_seq();
     cursor_.finished = final;
     cursor_.inputs = static_cast<uint32_t>(identities_.size());
     b.Put(Family::kPositions, kCursorKey, EncodeCursor(cursor_));
@@ -450,7 +373,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
       if (absl::Status s = sink_->Append(bytes, sync_); !s.ok()) return Fail(s);
       output_.confirmed_bytes += bytes.size();
     }
-    profiles_.EvictIfOverBudget();
+    detector_.AfterCommit();
     last_commit_ = Clock::now();
     events_since_commit_ = 0;
   }
@@ -477,15 +400,8 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     if (status_.ok()) status_ = std::move(s);
   }
 
-  rules::Evaluator evaluator_;
-  runtime::DetectionOrder order_;
-  std::shared_ptr<const Site> site_;
   std::unique_ptr<StateStore> store_;
-  ProfileCache profiles_;
-  // Live sessions for host-level flows: the same table the sharded runtime
-  // keeps (runtime::HostSessions mirrors ProfileStore's).
-  runtime::HostSessions sessions_;
-  alert::AlertFolder folder_;
+  DurableDetector detector_;
   std::unique_ptr<AlertSink> sink_;
   std::string report_path_;
   int64_t* alerts_;
@@ -508,8 +424,6 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   uint64_t events_ = 0;
   uint64_t watermarks_ = 0;
   int64_t watermark_ns_ = INT64_MIN;
-  int64_t last_sweep_ns_ = INT64_MIN;
-  uint64_t detection_seq_ = 0;
 
   // Write-behind.
   StateBatch batch_;
@@ -520,11 +434,6 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   int64_t events_since_commit_ = 0;
   Clock::time_point last_commit_ = Clock::now();
   absl::Status status_;
-
-  std::vector<Detection> detections_;
-  std::vector<std::string_view> owners_;
-  std::string tenant_scratch_;
-  std::string line_;
 };
 
 absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& options,
@@ -632,35 +541,21 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
   if (!resume) return absl::OkStatus();
   skip_events_ = cursor_.events;
   skip_watermarks_ = cursor_.watermarks;
-  detection_seq_ = cursor_.detections;
+  detector_.set_detection_seq(cursor_.detections);
   bool fast = cursor_.finished;
-  got = store_->Get(Family::kWindows, kEvaluatorKey, &value);
-  if (!got.ok()) return got.status();
-  if (*got && !fast) {
-    auto loaded = LoadWindows(value, &evaluator_);
-    if (!loaded.ok()) {
-      return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", loaded.status().message()));
-    }
+  if (!fast) {
+    auto loaded = detector_.RestoreWindows();
+    if (!loaded.ok()) return loaded.status();
     fast = *loaded;
   }
   if (fast) {
     // The alert folder from its journal, in the order it saw the detections.
-    absl::Status bad;
-    absl::Status s = store_->Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view, std::string_view v) {
-      auto d = DecodeDetection(v);
-      if (!d.ok()) {
-        bad = absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", d.status().message()));
-        return false;
-      }
-      folder_.Offer(*d);
-      return true;
-    });
-    if (!s.ok()) return s;
-    if (!bad.ok()) return bad;
+    if (absl::Status s = detector_.RestoreFolder(); !s.ok()) return s;
     phase_ = Phase::kSkip;
   } else {
     phase_ = Phase::kRebuild;
-    profiles_.Detach();
+    detector_.set_live(false);
+    detector_.DetachProfiles();
   }
   if (skip_events_ == 0 && skip_watermarks_ == 0) EnterLive();
   if (note) {

@@ -496,6 +496,28 @@ TEST(AlertFolder, OtherKeysAndLaterIncidentsOpenNewFindings) {
   EXPECT_NE(all[0]->uid, all[2]->uid);
 }
 
+TEST(AlertFolder, ExpiredFindingsAreForgottenAndLaterRepeatsOpenNewOnes) {
+  // A daemon runs for months: findings older than the fold window must not
+  // stay in memory, and forgetting one must not break folding of the others.
+  AlertFolder folder;
+  Detection a = MakeDetection("t001-alice");
+  Detection b = MakeDetection("t001-bob");
+  b.time_ns = a.time_ns + 2 * kNsPerHour;
+  ASSERT_NE(folder.Offer(a), nullptr);
+  ASSERT_NE(folder.Offer(b), nullptr);
+  EXPECT_EQ(folder.Expire(a.time_ns + kNsPerHour), 1u);  // alice's only
+  EXPECT_EQ(folder.size(), 1u);
+  Detection b_repeat = b;
+  b_repeat.time_ns += kNsPerHour;
+  EXPECT_EQ(folder.Offer(b_repeat), nullptr) << "bob's open finding still folds repeats";
+  const Finding* alice_again = folder.Offer(a);
+  ASSERT_NE(alice_again, nullptr) << "a forgotten finding's repeat opens a new one";
+  EXPECT_EQ(alice_again->count, 1);
+  EXPECT_EQ(folder.size(), 2u);
+  EXPECT_EQ(folder.Expire(INT64_MAX), 2u);
+  EXPECT_EQ(folder.size(), 0u);
+}
+
 TEST(AlertFolder, EvidencesAreCapped) {
   AlertFolder folder;
   Detection d = MakeDetection();

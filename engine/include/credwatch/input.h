@@ -78,6 +78,43 @@ struct InputOptions {
   size_t chunk_bytes = 1 << 20;   // raw bytes read per batch
 };
 
+// Decodes the records of one stream, one at a time: the decoder with its
+// projection, the record limits, the site annotation and the accounting of
+// rejects (counted, written to the dead-letter file) of an input, without its
+// framing. InputReader uses one per file; the daemon one per live stream.
+// Not thread-safe.
+class RecordDecoder {
+ public:
+  // `format` must be known (not kAuto). `source` names the stream in
+  // dead letters and events. `head`: the stream's first bytes, for the
+  // syslog year when options.decoder.syslog_start_year is 0 (with the
+  // file's mtime when `source` is a file path).
+  static absl::StatusOr<std::unique_ptr<RecordDecoder>> Create(Format format, std::string source,
+                                                               const InputOptions& options,
+                                                               std::string_view head);
+  ~RecordDecoder();
+
+  // Decodes one record (with kRecordPadding readable bytes after it) that
+  // starts at `offset` in the stream, appending its events to `batch`; a
+  // reject appends nothing and is counted.
+  void Decode(std::string_view record, uint64_t offset, EventBatch& batch, InputStats& stats);
+  // Counts a record the framing had to reject.
+  void Reject(RecordCode code, std::string_view detail, uint64_t offset, std::string_view record,
+              InputStats& stats);
+
+  Format format() const { return format_; }
+  const std::string& source() const { return source_; }
+
+ private:
+  RecordDecoder() = default;
+  Format format_ = Format::kAuto;
+  std::string source_;
+  size_t max_record_bytes_ = 0;
+  DeadLetterWriter* dead_letter_ = nullptr;
+  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<SiteAnnotator> annotator_;
+};
+
 class InputReader {
  public:
   // Opens the file ("-" = stdin) and detects its format and framing. Fails
@@ -103,8 +140,12 @@ class InputReader {
   // Reads more raw bytes after the carried-over tail; false at end of input.
   bool Fill(std::vector<char>& buf);
   void Reject(RecordCode code, std::string_view detail, uint64_t offset, std::string_view record,
-              InputStats& stats);
-  void DecodeRecord(std::string_view record, uint64_t offset, EventBatch& batch, InputStats& stats);
+              InputStats& stats) {
+    records_->Reject(code, detail, offset, record, stats);
+  }
+  void DecodeRecord(std::string_view record, uint64_t offset, EventBatch& batch, InputStats& stats) {
+    records_->Decode(record, offset, batch, stats);
+  }
   size_t FrameLines(std::string_view data, bool at_eof, EventBatch& batch, InputStats& stats);
   size_t FrameArray(std::string_view data, bool at_eof, EventBatch& batch, InputStats& stats);
 
@@ -112,8 +153,7 @@ class InputReader {
   Format format_ = Format::kAuto;
   Framing framing_ = Framing::kLines;
   InputOptions options_;
-  std::unique_ptr<Decoder> decoder_;
-  std::unique_ptr<SiteAnnotator> annotator_;
+  std::unique_ptr<RecordDecoder> records_;
   void* gz_ = nullptr;          // gzFile when the input is gzip
   std::FILE* file_ = nullptr;   // otherwise
   bool owns_file_ = false;

@@ -1,0 +1,197 @@
+#include "state/durable_detector.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "alert/finding.h"
+#include "state/encoding.h"
+#include "state/records.h"
+
+namespace credwatch::state {
+namespace {
+
+constexpr std::string_view kEvaluatorKey = "evaluator/0";  // one shard
+
+// Correlation windows: the evaluator's open groups, behind a tag and version.
+constexpr char kWindowsTag = 'W';
+constexpr char kWindowsVersion = 2;
+
+void SaveWindows(const rules::Evaluator& evaluator, std::string* out) {
+  *out = std::string{kWindowsTag, kWindowsVersion};
+  evaluator.SerializeState(out);
+}
+
+// Restores the windows into a fresh evaluator. False (nothing restored) when
+// the bytes are of another format or other rules. Damaged bytes are an error.
+absl::StatusOr<bool> LoadWindows(std::string_view bytes, rules::Evaluator* evaluator) {
+  if (bytes.size() < 2 || bytes[0] != kWindowsTag || bytes[1] != kWindowsVersion) return false;
+  absl::Status s = evaluator->RestoreState(bytes.substr(2));
+  if (absl::IsFailedPrecondition(s)) return false;
+  if (!s.ok()) return s;
+  return true;
+}
+
+}  // namespace
+
+DurableDetector::DurableDetector(const DetectorOptions& options,
+                                 std::shared_ptr<const rules::RuleSet> rules,
+                                 std::shared_ptr<const Site> site, StateStore* store)
+    : options_(options),
+      evaluator_(std::make_unique<rules::Evaluator>(rules)),
+      order_(std::make_unique<runtime::DetectionOrder>(*rules)),
+      site_(std::move(site)),
+      store_(store),
+      profiles_(options.profile, store,
+                ProfileCacheOptions{store->profile_budget_bytes(), options.retention_ns}),
+      sessions_(options.profile.sessions) {}
+
+absl::StatusOr<bool> DurableDetector::RestoreWindows() {
+  std::string value;
+  auto got = store_->Get(Family::kWindows, kEvaluatorKey, &value);
+  if (!got.ok()) return got.status();
+  if (!*got) return false;
+  auto loaded = LoadWindows(value, evaluator_.get());
+  if (!loaded.ok()) {
+    return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: ",
+                                            loaded.status().message()));
+  }
+  return *loaded;
+}
+
+absl::Status DurableDetector::RestoreFolder() {
+  absl::Status bad;
+  absl::Status s = store_->Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
+    auto d = DecodeDetection(v);
+    if (!d.ok()) {
+      bad = absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: ",
+                                             d.status().message()));
+      return false;
+    }
+    folder_.Offer(*d);
+    uint64_t seq = 0;
+    std::string_view tail = key.substr(kDetectionKeyPrefix.size());
+    if (tail.size() == 8) {
+      for (char c : tail) seq = (seq << 8) | static_cast<unsigned char>(c);
+    }
+    journaled_.emplace_back(seq, d->time_ns);
+    return true;
+  });
+  if (!s.ok()) return s;
+  return bad;
+}
+
+void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, bool* kept_windows) {
+  auto next = std::make_unique<rules::Evaluator>(rules);
+  std::string windows;
+  evaluator_->SerializeState(&windows);
+  const bool kept = next->RestoreState(windows).ok();
+  if (!kept) next = std::make_unique<rules::Evaluator>(rules);
+  evaluator_ = std::move(next);
+  order_ = std::make_unique<runtime::DetectionOrder>(*rules);
+  if (kept_windows) *kept_windows = kept;
+}
+
+void DurableDetector::Process(Event& e) {
+  if (runtime::IsHostFlow(e)) {
+    // A host-level flow: attribute it to the credentials with a live session
+    // on that host, and judge it once for each.
+    owners_.clear();
+    sessions_.LiveCredentialsOnHost(e, &owners_);
+    for (std::string_view owner : owners_) {
+      Event copy = e;
+      copy.credential = owner;
+      copy.tenant = site_->CredentialTenant(owner, &tenant_scratch_);
+      Observe(copy);
+      Evaluate(copy);
+    }
+    if (!owners_.empty()) return;
+  } else {
+    Observe(e);
+    sessions_.Observe(e);
+  }
+  Evaluate(e);
+}
+
+void DurableDetector::ObserveSkipped(const Event& e) {
+  // The live-session table depends on event fields alone (never on profiles).
+  if (!runtime::IsHostFlow(e)) sessions_.Observe(e);
+}
+
+void DurableDetector::AdvanceWatermark(int64_t watermark_ns) {
+  watermark_ns_ = watermark_ns;
+  profiles_.SetWatermark(watermark_ns);
+  detections_.clear();
+  evaluator_->AdvanceWatermark(watermark_ns, &detections_);
+  Emit();
+}
+
+void DurableDetector::SkipWatermark(int64_t watermark_ns) {
+  watermark_ns_ = watermark_ns;
+  profiles_.SetWatermark(watermark_ns);
+}
+
+void DurableDetector::Flush() {
+  detections_.clear();
+  evaluator_->AdvanceWatermark(INT64_MAX, &detections_);
+  Emit();
+}
+
+void DurableDetector::Observe(Event& e) {
+  if (absl::Status s = profiles_.Observe(e); !s.ok()) Fail(s);
+}
+
+void DurableDetector::Evaluate(const Event& e) {
+  detections_.clear();
+  evaluator_->Process(e, &detections_);
+  Emit();
+}
+
+// The detections of one event (or watermark), in the order every shard
+// count agrees on (as replay/detect_consumer.cc).
+void DurableDetector::Emit() {
+  if (detections_.empty()) return;
+  order_->Sort(&detections_);
+  for (const Detection& d : detections_) {
+    ++detections_total_;
+    if (live_) {
+      journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_), EncodeDetection(d));
+      if (options_.forget_findings_after_ns > 0) journaled_.emplace_back(detection_seq_, d.time_ns);
+      ++detection_seq_;
+    }
+    const alert::Finding* f = folder_.Offer(d);
+    if (f == nullptr || !live_) continue;
+    line_.clear();
+    alert::AppendFindingJson(*f, &line_);
+    line_.push_back('\n');
+    alerts_.push_back(line_);
+  }
+}
+
+absl::Status DurableDetector::Collect(StateBatch* b) {
+  if (!status_.ok()) return status_;
+  profiles_.CollectDirty(b);
+  if (watermark_ns_ != INT64_MIN &&
+      (last_sweep_ns_ == INT64_MIN || watermark_ns_ - last_sweep_ns_ >= kNsPerDay)) {
+    if (absl::Status s = profiles_.Sweep(b); !s.ok()) {
+      Fail(s);
+      return s;
+    }
+    last_sweep_ns_ = watermark_ns_;
+  }
+  std::string windows;
+  SaveWindows(*evaluator_, &windows);
+  b->Put(Family::kWindows, kEvaluatorKey, windows);
+  b->Append(std::move(journal_));
+  journal_.Clear();
+  if (options_.forget_findings_after_ns > 0 && watermark_ns_ != INT64_MIN) {
+    const int64_t before = watermark_ns_ - options_.forget_findings_after_ns - options_.lateness_ns;
+    folder_.Expire(before);
+    while (!journaled_.empty() && journaled_.front().second < before) {
+      b->Delete(Family::kWindows, SeqKey(kDetectionKeyPrefix, journaled_.front().first));
+      journaled_.pop_front();
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace credwatch::state

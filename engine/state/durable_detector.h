@@ -1,0 +1,144 @@
+// The detection path with durable state, shared by `credwatch replay
+// --state-dir` (durable_replay.cc) and the daemon (engine/daemon): profiles
+// (ProfileCache over the state database), the live-session table for host
+// flows, the rule evaluator and the alert folder, on one thread, with
+// everything it changed collected into the next StateBatch.
+//
+//   DurableDetector detector(options, rules, site, store);
+//   auto restored = detector.Restore();     // windows + alert folder journal
+//   for (Event& e : batch) detector.Process(e);
+//   detector.AdvanceWatermark(w);
+//   StateBatch b;
+//   detector.Collect(&b);                   // profiles, windows, journal
+//   ... positions, outbox: detector.TakeAlerts() ...
+//   store->Commit(b);
+//   detector.AfterCommit();                 // evicts cold profiles
+//
+// Modes (set_live): live, detections are journaled and alerts produced; not
+// live (a replay rebuilding its state), detections only feed the folder.
+// Not thread-safe: one thread owns a DurableDetector.
+#ifndef CREDWATCH_STATE_DURABLE_DETECTOR_H_
+#define CREDWATCH_STATE_DURABLE_DETECTOR_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "alert/alert_folder.h"
+#include "credwatch/event.h"
+#include "credwatch/rules.h"
+#include "credwatch/site.h"
+#include "profile/profile_store.h"
+#include "runtime/detection_order.h"
+#include "runtime/host_sessions.h"
+#include "state/profile_cache.h"
+#include "state/state_store.h"
+
+namespace credwatch::state {
+
+struct DetectorOptions {
+  profile::ProfileOptions profile;
+  // Credentials idle longer than this are swept (StateOptions::retention_ns).
+  int64_t retention_ns = 400 * kNsPerDay;
+  // Forget folded findings (and their journal) this long after they opened,
+  // plus `lateness`, so a long-running daemon stays bounded. 0 = never (a
+  // replay keeps every finding for its incident report).
+  int64_t forget_findings_after_ns = 0;
+  int64_t lateness_ns = 0;
+};
+
+class DurableDetector {
+ public:
+  // `store` is not owned and must outlive the detector.
+  DurableDetector(const DetectorOptions& options, std::shared_ptr<const rules::RuleSet> rules,
+                  std::shared_ptr<const Site> site, StateStore* store);
+
+  // Restores the open correlation windows and the alert folder from the
+  // store. Returns false (nothing restored) when the windows record is of
+  // another format or other rules: correlation state then starts empty (or
+  // is rebuilt by the caller).
+  absl::StatusOr<bool> RestoreWindows();
+  absl::Status RestoreFolder();
+
+  // Replaces the rule set (a reload). Open windows carry over when the new
+  // set has the same correlation rules; otherwise they start empty and
+  // `*kept_windows` says so.
+  void ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, bool* kept_windows);
+
+  void Process(Event& e);
+  // A replay resuming past events: only the live-session table learns.
+  void ObserveSkipped(const Event& e);
+  void AdvanceWatermark(int64_t watermark_ns);
+  // The watermark of skipped events (profiles' clock only).
+  void SkipWatermark(int64_t watermark_ns);
+  // End of input: closes every correlation window. The profiles' clock stays
+  // at the last watermark (retention is judged against real event time).
+  void Flush();
+
+  // Adds the profiles changed since the last call, a daily sweep of expired
+  // credentials, the open windows and the journal of detections to `b`.
+  absl::Status Collect(StateBatch* b);
+  // After the commit of what Collect gave: drops cold profiles from memory.
+  void AfterCommit() { profiles_.EvictIfOverBudget(); }
+
+  // Alert lines (NDJSON, '\n'-terminated) produced since the last call.
+  std::vector<std::string> TakeAlerts() { return std::exchange(alerts_, {}); }
+
+  void set_live(bool live) { live_ = live; }
+  bool live() const { return live_; }
+  // Rebuild mode: profiles are processed without touching the store.
+  void DetachProfiles() { profiles_.Detach(); }
+  void ReattachProfiles() { profiles_.Reattach(); }
+
+  uint64_t detection_seq() const { return detection_seq_; }
+  void set_detection_seq(uint64_t seq) { detection_seq_ = seq; }
+  int64_t watermark_ns() const { return watermark_ns_; }
+  const absl::Status& status() const { return status_; }
+  const alert::AlertFolder& folder() const { return folder_; }
+  const ProfileCache& profiles() const { return profiles_; }
+  const rules::Evaluator& evaluator() const { return *evaluator_; }
+  uint64_t detections() const { return detections_total_; }
+
+ private:
+  void Observe(Event& e);
+  void Evaluate(const Event& e);
+  void Emit();
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+  DetectorOptions options_;
+  std::unique_ptr<rules::Evaluator> evaluator_;
+  std::unique_ptr<runtime::DetectionOrder> order_;
+  std::shared_ptr<const Site> site_;
+  StateStore* store_;
+  ProfileCache profiles_;
+  runtime::HostSessions sessions_;
+  alert::AlertFolder folder_;
+  bool live_ = true;
+
+  uint64_t detection_seq_ = 0;
+  uint64_t detections_total_ = 0;
+  int64_t watermark_ns_ = INT64_MIN;
+  int64_t last_sweep_ns_ = INT64_MIN;
+  StateBatch journal_;  // detections since the last Collect
+  // Journal entries still on disk, oldest first: (seq, detection time), for
+  // forgetting them with their findings.
+  std::deque<std::pair<uint64_t, int64_t>> journaled_;
+  std::vector<std::string> alerts_;
+  absl::Status status_;
+
+  std::vector<Detection> detections_;
+  std::vector<std::string_view> owners_;
+  std::string tenant_scratch_;
+  std::string line_;
+};
+
+}  // namespace credwatch::state
+
+#endif  // CREDWATCH_STATE_DURABLE_DETECTOR_H_
