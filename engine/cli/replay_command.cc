@@ -41,6 +41,7 @@ durable state (docs/state.md; alerts only):
   --retention DUR     drop credentials idle this long (default 400d)
   --commit-interval DUR  commit once this much time (default 1s) ...
   --commit-events N   ... or this many events (default 100000) have passed
+                      (defaults come from the config's `state:` keys when it sets them)
 
 exit status: 0 done; 1 done but records were rejected; 2 usage/config/rule error;
 3 input or output failure.
@@ -57,6 +58,13 @@ std::string ApplyStateOptions(const Args& args, replay::ReplayOptions* opts) {
     st.dir = opts->config.state_dir;
   }
   if (args.Has("no-state")) st.dir.clear();
+  // The config's `state:` keys are the defaults of the flags.
+  const StateConfig& sc = opts->config.state;
+  state::ParseSyncPolicy(sc.sync, &st.sync);  // validated at load
+  st.memory_budget_bytes = sc.memory_budget_bytes;
+  st.retention_ns = sc.retention_ns;
+  st.commit_interval_ns = sc.commit_interval_ns;
+  st.commit_events = sc.commit_events;
   if (!st.dir.empty() && opts->emit != replay::Emit::kAlerts) {
     return "--state-dir applies to --emit alerts only";
   }

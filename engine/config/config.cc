@@ -116,6 +116,94 @@ void ParseSite(const YAML::Node& node, SiteConfig& site) {
   });
 }
 
+bool Bool(const YAML::Node& n, std::string_view key) {
+  std::string v = Scalar(n, key);
+  if (v == "true" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "no" || v == "off") return false;
+  Fail(n, absl::StrCat("'", Sv(key), "' must be true or false, not '", v, "'"));
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+void ParseInputs(const YAML::Node& node, const fs::path& base, std::vector<InputConfig>& inputs) {
+  if (!node.IsSequence()) Fail(node, "'inputs' must be a list of {type: file|syslog|http, ...}");
+  for (const auto& item : node) {
+    InputConfig in;
+    in.line = LineOf(item);
+    ForEachKey(item, "an input", {
+        {"type", [&](const YAML::Node& n) { in.type = Scalar(n, "type"); }},
+        {"paths", [&](const YAML::Node& n) {
+           for (auto& p : List(n, "paths")) in.paths.push_back(Resolve(base, p));
+         }},
+        {"format", [&](const YAML::Node& n) {
+           std::string f = Scalar(n, "format");
+           if (f == "auto") {
+             in.format = Format::kAuto;
+           } else if (auto parsed = ParseFormat(f); parsed && *parsed != Format::kMapping) {
+             in.format = *parsed;
+           } else {
+             Fail(n, absl::StrCat("unknown format '", f,
+                                  "'; use auto, cloudtrail, journald, syslog, ocsf or native"));
+           }
+         }},
+        {"listen", [&](const YAML::Node& n) { in.listen = Scalar(n, "listen"); }},
+        {"token_file", [&](const YAML::Node& n) { in.token_file = Resolve(base, Scalar(n, "token_file")); }},
+        {"max_message_bytes", [&](const YAML::Node& n) { in.max_message_bytes = Bytes(n, "max_message_bytes"); }},
+        {"max_body_bytes", [&](const YAML::Node& n) { in.max_body_bytes = Bytes(n, "max_body_bytes"); }},
+    });
+    if (in.type == "file") {
+      if (in.paths.empty()) Fail(item, "a file input needs 'paths' (a list of files or globs)");
+    } else if (in.type == "syslog") {
+      if (!StartsWith(in.listen, "tcp://") && !StartsWith(in.listen, "udp://")) {
+        Fail(item, "a syslog input needs 'listen: tcp://HOST:PORT' or 'listen: udp://HOST:PORT'");
+      }
+    } else if (in.type == "http") {
+      if (in.listen.empty()) Fail(item, "an http input needs 'listen: HOST:PORT'");
+    } else {
+      Fail(item, absl::StrCat("input type '", in.type, "' is not one of file, syslog, http"));
+    }
+    inputs.push_back(std::move(in));
+  }
+}
+
+void ParseOutputs(const YAML::Node& node, const fs::path& base, std::vector<OutputConfig>& outputs) {
+  if (!node.IsSequence()) Fail(node, "'outputs' must be a list of {type: file|stdout|syslog|webhook, ...}");
+  for (const auto& item : node) {
+    OutputConfig out;
+    out.line = LineOf(item);
+    ForEachKey(item, "an output", {
+        {"type", [&](const YAML::Node& n) { out.type = Scalar(n, "type"); }},
+        {"path", [&](const YAML::Node& n) { out.path = Resolve(base, Scalar(n, "path")); }},
+        {"max_size", [&](const YAML::Node& n) { out.max_size = Bytes(n, "max_size"); }},
+        {"keep", [&](const YAML::Node& n) {
+           int64_t k = Bytes(n, "keep");
+           if (k < 1 || k > 1000) Fail(n, "'keep' must be between 1 and 1000");
+           out.keep = static_cast<int>(k);
+         }},
+        {"sync", [&](const YAML::Node& n) { out.sync = Bool(n, "sync"); }},
+        {"url", [&](const YAML::Node& n) { out.url = Scalar(n, "url"); }},
+        {"token_file", [&](const YAML::Node& n) { out.token_file = Resolve(base, Scalar(n, "token_file")); }},
+        {"timeout", [&](const YAML::Node& n) { out.timeout_ns = Duration(n, "timeout"); }},
+        {"target", [&](const YAML::Node& n) { out.target = Scalar(n, "target"); }},
+    });
+    if (out.type == "file") {
+      if (out.path.empty()) Fail(item, "a file output needs 'path'");
+    } else if (out.type == "webhook") {
+      if (!StartsWith(out.url, "http://") && !StartsWith(out.url, "https://")) {
+        Fail(item, "a webhook output needs 'url: http://HOST:PORT/PATH'");
+      }
+    } else if (out.type == "syslog") {
+      if (!StartsWith(out.target, "unix://") && !StartsWith(out.target, "udp://") &&
+          !StartsWith(out.target, "tcp://")) {
+        Fail(item, "a syslog output's 'target' is unix:///dev/log, udp://HOST:PORT or tcp://HOST:PORT");
+      }
+    } else if (out.type != "stdout") {
+      Fail(item, absl::StrCat("output type '", out.type, "' is not one of file, stdout, syslog, webhook"));
+    }
+    outputs.push_back(std::move(out));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<int64_t> ParseDurationNs(std::string_view text) {
@@ -194,6 +282,49 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
                {"max_disorder", [&](const YAML::Node& v) {
                   config.replay.max_disorder_ns = Duration(v, "max_disorder");
                 }},
+           });
+         }},
+        {"state", [&](const YAML::Node& n) {
+           ForEachKey(n, "state", {
+               {"sync", [&](const YAML::Node& v) {
+                  config.state.sync = Scalar(v, "sync");
+                  if (config.state.sync != "commit" && config.state.sync != "none") {
+                    Fail(v, "'sync' must be 'commit' (fsync every commit) or 'none'");
+                  }
+                }},
+               {"memory_budget", [&](const YAML::Node& v) {
+                  config.state.memory_budget_bytes = Bytes(v, "memory_budget");
+                }},
+               {"retention", [&](const YAML::Node& v) { config.state.retention_ns = Duration(v, "retention"); }},
+               {"commit_interval", [&](const YAML::Node& v) {
+                  config.state.commit_interval_ns = Duration(v, "commit_interval");
+                }},
+               {"commit_events", [&](const YAML::Node& v) {
+                  config.state.commit_events = Bytes(v, "commit_events");
+                  if (config.state.commit_events < 1) Fail(v, "'commit_events' must be at least 1");
+                }},
+           });
+         }},
+        {"inputs", [&](const YAML::Node& n) { ParseInputs(n, base, config.inputs); }},
+        {"outputs", [&](const YAML::Node& n) { ParseOutputs(n, base, config.outputs); }},
+        {"admin", [&](const YAML::Node& n) {
+           ForEachKey(n, "admin", {
+               {"listen", [&](const YAML::Node& v) { config.admin.listen = Scalar(v, "listen"); }},
+           });
+         }},
+        {"daemon", [&](const YAML::Node& n) {
+           ForEachKey(n, "daemon", {
+               {"queue_bytes", [&](const YAML::Node& v) { config.daemon.queue_bytes = Bytes(v, "queue_bytes"); }},
+               {"poll_interval", [&](const YAML::Node& v) {
+                  config.daemon.poll_interval_ns = Duration(v, "poll_interval");
+                }},
+               {"idle_source", [&](const YAML::Node& v) {
+                  config.daemon.idle_source_ns = Duration(v, "idle_source");
+                }},
+               {"stop_timeout", [&](const YAML::Node& v) {
+                  config.daemon.stop_timeout_ns = Duration(v, "stop_timeout");
+                }},
+               {"watch_rules", [&](const YAML::Node& v) { config.daemon.watch_rules = Bool(v, "watch_rules"); }},
            });
          }},
         {"limits", [&](const YAML::Node& n) {

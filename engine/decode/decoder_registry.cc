@@ -1,4 +1,4 @@
-// Format names, record-code names and the decoder factory.
+// Record-code names and the decoder factory (format names: common/format.cc).
 #include <array>
 
 #include "absl/strings/str_cat.h"
@@ -8,9 +8,6 @@
 
 namespace credwatch {
 namespace {
-
-constexpr std::array<std::string_view, 7> kFormatNames = {
-    "auto", "cloudtrail", "journald", "syslog", "ocsf", "native", "mapping"};
 
 constexpr std::array<std::string_view, static_cast<size_t>(RecordCode::kNumCodes)> kCodeNames = {
     "ok",
@@ -29,15 +26,6 @@ constexpr std::array<std::string_view, static_cast<size_t>(RecordCode::kNumCodes
 };
 
 }  // namespace
-
-std::string_view FormatName(Format f) { return kFormatNames[static_cast<size_t>(f)]; }
-
-std::optional<Format> ParseFormat(std::string_view name) {
-  for (size_t i = 0; i < kFormatNames.size(); ++i) {
-    if (kFormatNames[i] == name) return static_cast<Format>(i);
-  }
-  return std::nullopt;
-}
 
 std::string_view RecordCodeName(RecordCode c) { return kCodeNames[static_cast<size_t>(c)]; }
 

@@ -48,6 +48,60 @@ limits: {max_record_bytes: 64KiB}
   EXPECT_EQ(c->rules[0], (fs::path(path).parent_path() / "rules/").string());
 }
 
+TEST_F(ConfigTest, LoadsTheDaemonKeysOfTheIssue) {
+  std::string path = Write("daemon.yaml", R"(
+inputs:
+  - {type: file, paths: ["/var/log/ehr/*.json", "/var/log/auth.log"], format: auto}
+  - {type: syslog, listen: "tcp://127.0.0.1:6514"}      # also udp://
+  - {type: http, listen: "127.0.0.1:8088", token_file: /etc/credwatch/ingest.token}
+outputs:
+  - {type: file, path: /var/log/credwatch/alerts.ndjson, max_size: 100MB, keep: 10}
+  - {type: webhook, url: "http://127.0.0.1:9000/alerts"}
+admin: {listen: "127.0.0.1:9109"}
+state: {sync: none, memory_budget: 1GiB, retention: 90d, commit_interval: 200ms}
+daemon: {queue_bytes: 8MiB, poll_interval: 100ms}
+)");
+  auto c = LoadConfig(path);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->inputs.size(), 3u);
+  EXPECT_EQ(c->inputs[0].type, "file");
+  EXPECT_EQ(c->inputs[0].paths.size(), 2u);
+  EXPECT_EQ(c->inputs[0].line, 3);
+  EXPECT_EQ(c->inputs[1].listen, "tcp://127.0.0.1:6514");
+  EXPECT_EQ(c->inputs[2].token_file, "/etc/credwatch/ingest.token");
+  ASSERT_EQ(c->outputs.size(), 2u);
+  EXPECT_EQ(c->outputs[0].max_size, 100'000'000);
+  EXPECT_EQ(c->outputs[1].url, "http://127.0.0.1:9000/alerts");
+  EXPECT_EQ(c->admin.listen, "127.0.0.1:9109");
+  EXPECT_EQ(c->state.sync, "none");
+  EXPECT_EQ(c->state.memory_budget_bytes, int64_t{1} << 30);
+  EXPECT_EQ(c->daemon.queue_bytes, 8 << 20);
+}
+
+TEST_F(ConfigTest, BadDaemonEntriesFailWithTheirLineAndWhatToWrite) {
+  struct Case {
+    const char* text;
+    int line;
+    const char* says;
+  } const cases[] = {
+      {"inputs:\n  - {type: file}\n", 2, "needs 'paths'"},
+      {"inputs:\n  - {type: syslog, listen: \"127.0.0.1:514\"}\n", 2, "tcp://HOST:PORT"},
+      {"inputs:\n  - {type: kafka}\n", 2, "not one of file, syslog, http"},
+      {"inputs:\n  - {type: file, paths: [a], format: xml}\n", 2, "unknown format 'xml'"},
+      {"outputs:\n  - {type: webhook, url: \"ftp://x\"}\n", 2, "http://HOST:PORT/PATH"},
+      {"outputs:\n  - type: file\n    path: a\n    keep: 0\n", 4, "between 1 and 1000"},
+      {"state: {sync: sometimes}\n", 1, "'commit'"},
+  };
+  for (const Case& c : cases) {
+    std::string path = Write("bad.yaml", c.text);
+    auto loaded = LoadConfig(path);
+    ASSERT_FALSE(loaded.ok()) << c.text;
+    std::string msg(loaded.status().message());
+    EXPECT_NE(msg.find(path + ":" + std::to_string(c.line) + ":"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.says), std::string::npos) << msg;
+  }
+}
+
 TEST_F(ConfigTest, UnknownKeyFailsWithFileLineAndTheKnownKeys) {
   std::string path = Write("typo.yaml", "site:\n  internal_network: [10.0.0.0/8]\n");
   auto c = LoadConfig(path);

@@ -47,6 +47,57 @@ struct ReplayConfig {
   int64_t max_disorder_ns = 10LL * 60 * 1'000'000'000;
 };
 
+// `state:` — durable state (docs/state.md); replay flags override these.
+struct StateConfig {
+  std::string sync = "commit";                        // "commit" (fsync per commit) | "none"
+  int64_t memory_budget_bytes = int64_t{512} << 20;   // default 512MiB
+  int64_t retention_ns = 400LL * 86400 * 1'000'000'000;  // default 400d
+  int64_t commit_interval_ns = 1'000'000'000;         // default 1s
+  int64_t commit_events = 100'000;                    // default 100000
+};
+
+// One entry of `inputs:` (the daemon, docs/daemon.md).
+struct InputConfig {
+  int line = 0;                      // where the entry is, for messages
+  std::string type;                  // file | syslog | http
+  std::vector<std::string> paths;    // file: globs
+  Format format = Format::kAuto;     // default auto (detected per stream)
+  std::string listen;                // syslog: tcp://HOST:PORT | udp://HOST:PORT; http: HOST:PORT
+  std::string token_file;            // http: file holding the bearer token
+  int64_t max_message_bytes = 64 << 10;  // syslog: default 64KiB
+  int64_t max_body_bytes = 8 << 20;      // http: default 8MiB
+};
+
+// One entry of `outputs:` (the daemon).
+struct OutputConfig {
+  int line = 0;
+  std::string type;                        // file | stdout | syslog | webhook
+  std::string path;                        // file
+  int64_t max_size = int64_t{100} << 20;   // file: rotate above this; default 100MiB; 0 = never
+  int keep = 10;                           // file: rotated files kept; default 10
+  bool sync = true;                        // file: fdatasync each delivery; default true
+  std::string url;                         // webhook: http://HOST:PORT/PATH
+  std::string token_file;                  // webhook: bearer token file; default none
+  int64_t timeout_ns = 5'000'000'000;      // webhook: default 5s
+  std::string target = "unix:///dev/log";  // syslog: unix://PATH | udp://H:P | tcp://H:P
+};
+
+// `admin:` — the daemon's admin listener (/metrics, /healthz, /readyz).
+struct AdminConfig {
+  std::string listen = "127.0.0.1:9109";  // "" or "off" = no admin listener
+};
+
+// `daemon:` — the rest of `credwatch run`.
+struct DaemonConfig {
+  int64_t queue_bytes = int64_t{64} << 20;   // ingest queue bound; default 64MiB
+  int64_t poll_interval_ns = 250'000'000;    // file tail poll; default 250ms
+  // A source that sent nothing for this long stops holding the watermark
+  // back; default 30s.
+  int64_t idle_source_ns = 30'000'000'000;
+  int64_t stop_timeout_ns = 30'000'000'000;  // drain on SIGTERM; default 30s
+  bool watch_rules = true;                   // reload when a rule file changes; default true
+};
+
 struct Config {
   std::string path;                          // the file this came from ("" = defaults)
   std::string state_dir = "./credwatch-state";
@@ -56,6 +107,11 @@ struct Config {
   ProfileConfig profile;
   ReplayConfig replay;
   DecodeLimits limits;
+  StateConfig state;
+  std::vector<InputConfig> inputs;
+  std::vector<OutputConfig> outputs;
+  AdminConfig admin;
+  DaemonConfig daemon;
 };
 
 // Loads and validates a config file. Errors read "FILE:LINE: what is wrong;
