@@ -78,6 +78,17 @@ daemon: {queue_bytes: 8MiB, poll_interval: 100ms}
   EXPECT_EQ(c->daemon.queue_bytes, 8 << 20);
 }
 
+TEST_F(ConfigTest, TheShippedExampleConfigLoads) {
+  // deploy/credwatch.yaml is installed as /etc/credwatch/credwatch.yaml: it
+  // must stay valid as keys change.
+  auto c = LoadConfig(CREDWATCH_SOURCE_DIR "/deploy/credwatch.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->state_dir, "/var/lib/credwatch");
+  EXPECT_EQ(c->inputs.size(), 3u);
+  EXPECT_EQ(c->outputs.size(), 1u);
+  EXPECT_EQ(c->admin.listen, "127.0.0.1:9109");
+}
+
 TEST_F(ConfigTest, BadDaemonEntriesFailWithTheirLineAndWhatToWrite) {
   struct Case {
     const char* text;
