@@ -13,6 +13,7 @@ int ReplayCommand(int argc, char** argv);
 int SimulateCommand(int argc, char** argv);
 int RulesCommand(int argc, char** argv);
 int StateCommand(int argc, char** argv);
+int RunCommand(int argc, char** argv);
 
 }  // namespace credwatch::cli
 

@@ -19,6 +19,7 @@ constexpr const char* kUsage = R"(credwatch — catches stolen credentials takin
 usage: credwatch <command> [options]
 
 commands:
+  run       the daemon: tail files, receive syslog and HTTP, alert while it happens
   replay    replay historical logs in event time; alerts, events and an incident report
   simulate  write a labeled simulated month of a legacy estate (with the breach inside)
   rules     check | test: load a rule pack, or run its examples
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     std::printf("credwatch %s\n", CREDWATCH_VERSION);
     return 0;
   }
+  if (cmd == "run") return credwatch::cli::RunCommand(argc, argv);
   if (cmd == "replay") return credwatch::cli::ReplayCommand(argc, argv);
   if (cmd == "simulate") return credwatch::cli::SimulateCommand(argc, argv);
   if (cmd == "rules") return credwatch::cli::RulesCommand(argc, argv);

@@ -160,10 +160,11 @@ void DurableDetector::Emit() {
     }
     const alert::Finding* f = folder_.Offer(d);
     if (f == nullptr || !live_) continue;
-    line_.clear();
-    alert::AppendFindingJson(*f, &line_);
-    line_.push_back('\n');
-    alerts_.push_back(line_);
+    AlertLine& a = alerts_.emplace_back();
+    alert::AppendFindingJson(*f, &a.line);
+    a.line.push_back('\n');
+    a.rule_id = f->detection.rule_id;
+    a.severity = f->detection.severity;
   }
 }
 

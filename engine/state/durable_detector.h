@@ -52,6 +52,14 @@ struct DetectorOptions {
   int64_t lateness_ns = 0;
 };
 
+// One alert to write: its NDJSON line ('\n'-terminated) and, for metrics,
+// the rule and severity of the finding.
+struct AlertLine {
+  std::string line;
+  std::string rule_id;
+  Severity severity = Severity::kInformational;
+};
+
 class DurableDetector {
  public:
   // `store` is not owned and must outlive the detector.
@@ -86,8 +94,8 @@ class DurableDetector {
   // After the commit of what Collect gave: drops cold profiles from memory.
   void AfterCommit() { profiles_.EvictIfOverBudget(); }
 
-  // Alert lines (NDJSON, '\n'-terminated) produced since the last call.
-  std::vector<std::string> TakeAlerts() { return std::exchange(alerts_, {}); }
+  // The alerts produced since the last call.
+  std::vector<AlertLine> TakeAlerts() { return std::exchange(alerts_, {}); }
 
   void set_live(bool live) { live_ = live; }
   bool live() const { return live_; }
@@ -130,13 +138,12 @@ class DurableDetector {
   // Journal entries still on disk, oldest first: (seq, detection time), for
   // forgetting them with their findings.
   std::deque<std::pair<uint64_t, int64_t>> journaled_;
-  std::vector<std::string> alerts_;
+  std::vector<AlertLine> alerts_;
   absl::Status status_;
 
   std::vector<Detection> detections_;
   std::vector<std::string_view> owners_;
   std::string tenant_scratch_;
-  std::string line_;
 };
 
 }  // namespace credwatch::state

@@ -293,8 +293,8 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   // The alerts of the last event or watermark: kept for the next commit.
   void TakeAlerts() {
     if (absl::Status s = detector_.status(); !s.ok()) return Fail(s);
-    for (std::string& line : detector_.TakeAlerts()) {
-      pending_alerts_.push_back(std::move(line));
+    for (AlertLine& a : detector_.TakeAlerts()) {
+      pending_alerts_.push_back(std::move(a.line));
       ++*alerts_;
     }
   }

@@ -1,0 +1,564 @@
+#include "daemon/pipeline.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "credwatch/event_batch.h"
+#include "credwatch/site.h"
+#include "daemon/sinks.h"
+#include "state/encoding.h"
+#include "state/records.h"
+
+namespace credwatch::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using state::Family;
+
+// Keys of the daemon's records (state families as docs/state.md lists).
+constexpr std::string_view kDaemonRunDescription = "credwatch run (daemon)";
+constexpr uint64_t kDaemonRunFingerprint = 0xDAE3'0000'0000'0001ULL;
+constexpr std::string_view kDaemonCursorKey = "daemon";   // positions: next outbox seq, acked
+constexpr std::string_view kTailKeyPrefix = "tail/";      // positions, + device:inode
+constexpr std::string_view kSinkKeyPrefix = "sink/";      // positions, + sink name
+constexpr char kTailTag = 'T';
+constexpr char kDaemonTag = 'D';
+constexpr char kSinkTag = 'S';
+constexpr char kVersion = 1;
+
+std::string TailKey(const FileKey& key) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%016llx:%016llx", static_cast<unsigned long long>(key.device),
+                static_cast<unsigned long long>(key.inode));
+  return std::string(kTailKeyPrefix) + buf;
+}
+
+std::string EncodeTail(const TailPosition& p) {
+  std::string out{kTailTag, kVersion};
+  state::PutFixed(&out, p.key.device);
+  state::PutFixed(&out, p.key.inode);
+  state::PutFixed(&out, p.key.fingerprint);
+  state::PutFixed(&out, p.key.fingerprint_len);
+  state::PutFixed(&out, p.offset);
+  state::PutString(&out, p.path);
+  return out;
+}
+
+bool DecodeTail(std::string_view bytes, TailPosition* p) {
+  if (bytes.size() < 2 || bytes[0] != kTailTag || bytes[1] != kVersion) return false;
+  state::Decoder d(bytes.substr(2));
+  d.Get(&p->key.device);
+  d.Get(&p->key.inode);
+  d.Get(&p->key.fingerprint);
+  d.Get(&p->key.fingerprint_len);
+  d.Get(&p->offset);
+  d.GetString(&p->path);
+  return d.Done();
+}
+
+std::string EncodeU64(char tag, uint64_t v) {
+  std::string out{tag, kVersion};
+  state::PutFixed(&out, v);
+  return out;
+}
+
+bool DecodeU64(std::string_view bytes, char tag, uint64_t* v) {
+  if (bytes.size() < 2 || bytes[0] != tag || bytes[1] != kVersion) return false;
+  state::Decoder d(bytes.substr(2));
+  d.Get(v);
+  return d.Done();
+}
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// One stream of records (a file, a syslog peer, an HTTP input): its decoder
+// keeps per-stream state (the syslog year), its format is decided once.
+struct Pipeline::Stream {
+  std::string source;  // stable storage for RecordContext::source
+  std::string input;
+  std::unique_ptr<RecordDecoder> decoder;
+  Counter* events = nullptr;
+  std::array<Counter*, static_cast<size_t>(RecordCode::kNumCodes)> by_code{};
+};
+
+// A chunk whose events are not all processed yet.
+struct Pipeline::Held {
+  IngestChunk chunk;
+  EventBatch batch;
+  size_t pending = 0;  // events still in the heap
+};
+
+// A watermark source: the latest event time it delivered, and when.
+struct Pipeline::Source {
+  int64_t max_time_ns = INT64_MIN;
+  Clock::time_point last_seen;
+};
+
+Pipeline::Options Pipeline::OptionsFrom(const Config& config) {
+  Options o;
+  o.config = config;
+  o.state.dir = config.state_dir;
+  state::ParseSyncPolicy(config.state.sync, &o.state.sync);
+  o.state.memory_budget_bytes = config.state.memory_budget_bytes;
+  o.state.retention_ns = config.state.retention_ns;
+  o.state.commit_interval_ns = config.state.commit_interval_ns;
+  o.state.commit_events = config.state.commit_events;
+  o.lateness_ns = config.replay.max_disorder_ns;
+  o.idle_source = std::chrono::nanoseconds(config.daemon.idle_source_ns);
+  return o;
+}
+
+namespace {
+state::DetectorOptions DetectorOptionsFrom(const Pipeline::Options& o) {
+  state::DetectorOptions d;
+  d.profile.learning_ns = o.config.profile.learning_period_ns;
+  d.profile.multi_tenant_globs = o.config.site.tenants.multi_tenant_credentials;
+  d.retention_ns = o.state.retention_ns;
+  // A daemon runs for months: folded findings are forgotten a day after the
+  // fold window (24 h) closes.
+  d.forget_findings_after_ns = 48 * 3600 * kNsPerSecond;
+  d.lateness_ns = o.lateness_ns;
+  return d;
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Open(const Options& options,
+                                                         std::shared_ptr<const rules::RuleSet> rules,
+                                                         IngestQueue* queue, Metrics* metrics) {
+  auto site = Site::Create(options.config.site);
+  if (!site.ok()) return site.status();
+  auto store = state::StateStore::Open(options.state);
+  if (!store.ok()) return store.status();
+  std::unique_ptr<Pipeline> p(
+      new Pipeline(options, std::move(rules), *site, std::move(*store), queue, metrics));
+  if (absl::Status s = p->Restore(); !s.ok()) return s;
+  return p;
+}
+
+Pipeline::Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet> rules,
+                   std::shared_ptr<const Site> site, std::unique_ptr<state::StateStore> store,
+                   IngestQueue* queue, Metrics* metrics)
+    : options_(options),
+      site_(std::move(site)),
+      store_(std::move(store)),
+      detector_(DetectorOptionsFrom(options), rules, site_, store_.get()),
+      publisher_(rules),
+      queue_(queue),
+      metrics_(metrics) {
+  rules_version_ = publisher_.version();
+  forced_ = metrics_->GetCounter(
+      "credwatch_reorder_forced_total",
+      "Events processed before every source reached their time because held events exceeded "
+      "daemon.queue_bytes (a source far behind the others).");
+  late_events_ = metrics_->GetCounter(
+      "credwatch_late_events_total",
+      "Events older than the watermark when they arrived (processed, but windows may have closed).");
+  rules_applied_ = metrics_->GetCounter("credwatch_rule_sets_applied_total",
+                                        "Rule sets the detection thread switched to after a reload.");
+  last_commit_ = Clock::now();
+  heartbeat_ns_ = SteadyNowNs();
+}
+
+Pipeline::~Pipeline() = default;
+
+absl::Status Pipeline::Restore() {
+  const std::string dir = store_->dir();
+  auto corrupted = [&](auto what) {
+    return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", what,
+                                            ". Move it away to start over"));
+  };
+  std::string value;
+  auto got = store_->Get(Family::kMeta, state::kRunKey, &value);
+  if (!got.ok()) return got.status();
+  if (*got) {
+    auto run = state::DecodeRunIdentity(value);
+    if (!run.ok()) return corrupted(run.status().message());
+    if (run->fingerprint != kDaemonRunFingerprint) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "state_dir '", dir, "' holds the state of a replay (", run->description,
+          "), not of the daemon. Give `credwatch run` its own state_dir"));
+    }
+  } else {
+    state::StateBatch b;
+    b.Put(Family::kMeta, state::kRunKey,
+          state::EncodeRunIdentity(state::RunIdentity{kDaemonRunFingerprint, std::string(kDaemonRunDescription)}));
+    if (absl::Status s = store_->Commit(b); !s.ok()) return s;
+  }
+
+  got = store_->Get(Family::kPositions, kDaemonCursorKey, &value);
+  if (!got.ok()) return got.status();
+  if (*got) {
+    state::Decoder d(std::string_view(value).substr(std::min<size_t>(2, value.size())));
+    uint64_t seq = 0;
+    if (value.size() < 2 || value[0] != kDaemonTag || value[1] != kVersion || !d.Get(&seq) ||
+        !d.Get(&acked_through_) || !d.Done()) {
+      return corrupted("the daemon cursor cannot be read");
+    }
+    next_seq_ = seq;
+    uint64_t detection_seq = 0;
+    if (auto g = store_->Get(Family::kPositions, "daemon/detections", &value); g.ok() && *g) {
+      if (!DecodeU64(value, kDaemonTag, &detection_seq)) return corrupted("the detection counter cannot be read");
+    }
+    detector_.set_detection_seq(detection_seq);
+  }
+  auto windows = detector_.RestoreWindows();
+  if (!windows.ok()) return windows.status();
+  if (absl::Status s = detector_.RestoreFolder(); !s.ok()) return s;
+
+  absl::Status bad;
+  absl::Status scanned = store_->Scan(Family::kPositions, kTailKeyPrefix, [&](std::string_view, std::string_view v) {
+    TailPosition p;
+    if (!DecodeTail(v, &p)) {
+      bad = corrupted("a tail position cannot be read");
+      return false;
+    }
+    tail_positions_.push_back(std::move(p));
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return bad;
+  scanned = store_->Scan(Family::kPositions, kSinkKeyPrefix, [&](std::string_view key, std::string_view v) {
+    uint64_t through = 0;
+    if (!DecodeU64(v, kSinkTag, &through)) {
+      bad = corrupted("a sink position cannot be read");
+      return false;
+    }
+    sink_progress_[std::string(key.substr(kSinkKeyPrefix.size()))] = through;
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  return bad;
+}
+
+uint64_t Pipeline::SinkDeliveredThrough(std::string_view sink_name) const {
+  auto it = sink_progress_.find(std::string(sink_name));
+  // A sink the state does not know (new in the config) starts after what
+  // every known sink had confirmed: it is not sent old alerts.
+  return it == sink_progress_.end() ? acked_through_ : it->second;
+}
+
+absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Pipeline::Outbox() const {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  absl::Status s = store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
+    uint64_t seq = 0;
+    for (char c : key) seq = (seq << 8) | static_cast<unsigned char>(c);
+    out.emplace_back(seq, std::string(line));
+    return true;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status Pipeline::AttachDelivery(Delivery* delivery, std::vector<std::string> sink_names) {
+  delivery_ = delivery;
+  sink_names_ = std::move(sink_names);
+  // The outbox: committed alerts some sink has not confirmed.
+  return store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
+    uint64_t seq = 0;
+    for (char c : key) seq = (seq << 8) | static_cast<unsigned char>(c);
+    while (!delivery_->Offer(seq, std::string(line))) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return true;
+  });
+}
+
+void Pipeline::RequestStop(std::chrono::nanoseconds drain) {
+  drain_ns_.store(drain.count(), std::memory_order_relaxed);
+  stop_.store(true, std::memory_order_release);
+}
+
+bool Pipeline::Healthy(std::chrono::nanoseconds within) const {
+  if (failed_.load(std::memory_order_relaxed)) return false;
+  return SteadyNowNs() - heartbeat_ns_.load(std::memory_order_relaxed) <= within.count();
+}
+
+void Pipeline::Fail(absl::Status s) {
+  if (status_.ok()) status_ = std::move(s);
+  failed_.store(true, std::memory_order_relaxed);
+}
+
+absl::Status Pipeline::Run() {
+  const auto interval = std::chrono::nanoseconds(std::max<int64_t>(options_.state.commit_interval_ns, 0));
+  const int64_t commit_events = std::max<int64_t>(options_.state.commit_events, 1);
+  Clock::time_point drain_deadline{};
+  bool draining = false;
+  while (status_.ok()) {
+    heartbeat_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+    if (!draining && stop_.load(std::memory_order_acquire)) {
+      draining = true;
+      drain_deadline = Clock::now() + std::chrono::nanoseconds(drain_ns_.load(std::memory_order_relaxed));
+    }
+    CheckReload();
+    std::optional<IngestChunk> chunk = queue_->Take(std::chrono::milliseconds(draining ? 0 : 50));
+    if (chunk) {
+      Process(*chunk);
+    } else {
+      AdvanceWatermark();  // sources may have gone idle
+    }
+    const bool due = events_since_commit_ >= commit_events || Clock::now() - last_commit_ >= interval;
+    const bool idle = !chunk && (events_since_commit_ > 0 || !pending_done_.empty() || !moved_files_.empty() ||
+                                 !pending_alerts_.empty());
+    const bool acks = delivery_ && delivery_->AckedThrough() > acked_through_ && Clock::now() - last_commit_ >= interval;
+    if (due && (events_since_commit_ > 0 || !moved_files_.empty() || !pending_done_.empty() || acks)) {
+      if (absl::Status s = Commit(); !s.ok()) Fail(s);
+    } else if (idle && Clock::now() - last_commit_ >= interval / 4) {
+      if (absl::Status s = Commit(); !s.ok()) Fail(s);
+    } else if (acks) {
+      if (absl::Status s = Commit(); !s.ok()) Fail(s);
+    }
+    if (draining && (!chunk || Clock::now() >= drain_deadline)) break;
+  }
+  if (status_.ok()) {
+    // Stopping: what is held is processed now (its sources will not move on
+    // in this process), so that its positions can be committed.
+    Release(INT64_MAX);
+    if (absl::Status s = Commit(); !s.ok()) Fail(s);
+  }
+  for (auto& h : held_) {
+    if (h->chunk.done) h->chunk.done(false);
+  }
+  // Chunks not committed (a failure): their senders must retry.
+  for (auto& done : pending_done_) done(false);
+  pending_done_.clear();
+  while (auto rest = queue_->Take(std::chrono::milliseconds(0))) {
+    if (rest->done) rest->done(false);
+  }
+  return status_;
+}
+
+Pipeline::Stream* Pipeline::StreamFor(const IngestChunk& chunk) {
+  std::string key = chunk.input + '\0' + chunk.stream;
+  auto it = streams_.find(key);
+  if (it != streams_.end()) return it->second.get();
+  auto stream = std::make_unique<Stream>();
+  stream->input = chunk.input;
+  stream->source = chunk.stream.empty() ? chunk.input : chunk.stream;
+  Format format = chunk.format;
+  // Detected from the first line that tells (a stream may start with the
+  // rest of a line cut by a rotation).
+  for (size_t pos = 0, tries = 0; format == Format::kAuto && pos < chunk.bytes.size() && tries < 64; ++tries) {
+    size_t nl = chunk.bytes.find('\n', pos);
+    std::string_view line = std::string_view(chunk.bytes).substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    // The tail of a cut JSON line is no syslog line.
+    const bool fragment = !line.empty() && line.front() != '{' && line.back() == '}';
+    if (!fragment) format = DetectFormat(line);
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  if (format == Format::kAuto) {
+    // Nothing here tells: the chunk is rejected, the next one tries again.
+    static Stream undetected;
+    undetected.decoder.reset();
+    undetected.input = chunk.input;
+    undetected.events = metrics_->GetCounter("credwatch_events_total", "Events decoded, by input and format.",
+                                             {{"input", chunk.input}, {"format", "unknown"}});
+    return &undetected;
+  }
+  InputOptions io;
+  io.decoder.limits = options_.config.limits;
+  std::shared_ptr<const rules::RuleSet> rules = publisher_.Current();
+  io.projection_for = [rules](Format f) { return &rules->projection(f); };
+  io.site = site_;
+  io.dead_letter = options_.dead_letter;
+  auto decoder = RecordDecoder::Create(format, stream->source, io, chunk.bytes);
+  if (decoder.ok()) stream->decoder = std::move(*decoder);
+  stream->events = metrics_->GetCounter("credwatch_events_total", "Events decoded, by input and format.",
+                                        {{"input", chunk.input}, {"format", std::string(FormatName(format))}});
+  Stream* raw = stream.get();
+  streams_.emplace(std::move(key), std::move(stream));
+  return raw;
+}
+
+void Pipeline::Process(IngestChunk& chunk) {
+  Stream* stream = StreamFor(chunk);
+  auto& source_ptr = sources_[chunk.input + '\0' + chunk.stream];
+  if (!source_ptr) source_ptr = std::make_unique<Source>();
+  Source& source = *source_ptr;
+  source.last_seen = Clock::now();
+
+  auto held = std::make_unique<Held>();
+  held->chunk = std::move(chunk);
+  std::string& bytes = held->chunk.bytes;
+  const size_t size = bytes.size();
+  bytes.append(kRecordPadding, '\0');  // the decoders' padding
+  std::string_view data(bytes.data(), size);
+  EventBatch& batch = held->batch;
+  InputStats stats;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t nl = data.find('\n', pos);
+    size_t end = nl == std::string_view::npos ? data.size() : nl;
+    std::string_view line = data.substr(pos, end - pos);
+    const uint64_t offset = held->chunk.begin_offset + pos;
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    if (stream->decoder == nullptr) {
+      ++stats.records;
+      ++stats.by_code[static_cast<size_t>(RecordCode::kRejectUnknownShape)];
+      continue;
+    }
+    stream->decoder->Decode(line, offset, batch, stats);
+  }
+  stream->events->Add(static_cast<uint64_t>(stats.events));
+  for (size_t c = 0; c < stats.by_code.size(); ++c) {
+    if (stats.by_code[c] == 0 || !IsReject(static_cast<RecordCode>(c))) continue;
+    if (stream->by_code[c] == nullptr) {
+      stream->by_code[c] = metrics_->GetCounter(
+          "credwatch_rejects_total", "Records rejected, by input and reason (see the dead-letter file).",
+          {{"input", stream->input}, {"reason", std::string(RecordCodeName(static_cast<RecordCode>(c)))}});
+    }
+    stream->by_code[c]->Add(static_cast<uint64_t>(stats.by_code[c]));
+  }
+  held->pending = batch.size();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Event& e = batch[i];
+    if (e.time_ns > source.max_time_ns) source.max_time_ns = e.time_ns;
+    heap_.push(Pending{e.time_ns, next_event_seq_++, &e, held.get()});
+  }
+  held_bytes_ += bytes.size();
+  held_.push_back(std::move(held));
+  CompleteHeld();  // a chunk without events is complete at once
+  AdvanceWatermark();
+  // Bounded: a source far behind the others must not make the rest pile up.
+  while (held_bytes_ > queue_->max_bytes() && !heap_.empty()) {
+    Pending p = heap_.top();
+    heap_.pop();
+    forced_->Add();
+    ProcessHeld(p);
+    CompleteHeld();
+  }
+}
+
+void Pipeline::ProcessHeld(const Pending& p) {
+  Event& e = *p.event;
+  if (released_max_ns_ != INT64_MIN && e.time_ns < released_max_ns_) late_events_->Add();
+  released_max_ns_ = std::max(released_max_ns_, e.time_ns);
+  detector_.Process(e);
+  ++events_since_commit_;
+  for (state::AlertLine& a : detector_.TakeAlerts()) pending_alerts_.push_back(std::move(a));
+  if (!detector_.status().ok()) Fail(detector_.status());
+  --p.held->pending;
+}
+
+// Chunks leave in arrival order once all their events were processed: then
+// their file position may be committed and their sender answered.
+void Pipeline::CompleteHeld() {
+  while (!held_.empty() && held_.front()->pending == 0) {
+    Held& h = *held_.front();
+    if (h.chunk.file) {
+      TailPosition p{*h.chunk.file, h.chunk.file_path, h.chunk.end_offset};
+      moved_files_[TailKey(p.key)] = std::move(p);
+    }
+    if (h.chunk.done) pending_done_.push_back(std::move(h.chunk.done));
+    held_bytes_ -= h.chunk.bytes.size();
+    held_.pop_front();
+  }
+}
+
+void Pipeline::Release(int64_t upto) {
+  bool any = false;
+  while (!heap_.empty() && heap_.top().time <= upto) {
+    Pending p = heap_.top();
+    heap_.pop();
+    ProcessHeld(p);
+    any = true;
+  }
+  if (any) CompleteHeld();
+}
+
+void Pipeline::AdvanceWatermark() {
+  const Clock::time_point now = Clock::now();
+  int64_t low = INT64_MAX;
+  for (const auto& [key, source] : sources_) {
+    if (source->max_time_ns == INT64_MIN) continue;
+    if (now - source->last_seen > options_.idle_source) continue;  // idle: does not hold back
+    low = std::min(low, source->max_time_ns);
+  }
+  // Every source idle: nothing holds the held events back.
+  Release(low);
+  const int64_t merged = low == INT64_MAX ? released_max_ns_ : std::min(low, released_max_ns_);
+  if (merged == INT64_MIN) return;
+  const int64_t next = merged <= INT64_MIN + options_.lateness_ns ? INT64_MIN : merged - options_.lateness_ns;
+  if (next <= watermark_.load(std::memory_order_relaxed)) return;
+  watermark_.store(next, std::memory_order_relaxed);
+  detector_.AdvanceWatermark(next);
+  for (state::AlertLine& a : detector_.TakeAlerts()) pending_alerts_.push_back(std::move(a));
+}
+
+void Pipeline::CheckReload() {
+  const uint64_t v = publisher_.version();
+  if (v == rules_version_) return;
+  rules_version_ = v;
+  bool kept = false;
+  detector_.ReplaceRules(publisher_.Current(), &kept);
+  // Decoders were built with the old set's projection.
+  streams_.clear();
+  rules_applied_->Add();
+  std::fprintf(stderr,
+               "{\"level\":\"info\",\"msg\":\"rule set applied\",\"correlation_windows\":\"%s\"}\n",
+               kept ? "kept" : "started empty (correlation rules changed)");
+}
+
+absl::Status Pipeline::CommitDeliveries() {
+  if (!status_.ok()) return status_;
+  return Commit();
+}
+
+absl::Status Pipeline::Commit() {
+  state::StateBatch b;
+  if (absl::Status s = detector_.Collect(&b); !s.ok()) return s;
+  for (auto& [key, pos] : moved_files_) b.Put(Family::kPositions, key, EncodeTail(pos));
+  const uint64_t first_new = next_seq_;
+  for (const state::AlertLine& a : pending_alerts_) {
+    b.Put(Family::kOutbox, state::SeqKey("", next_seq_++), a.line);
+  }
+  if (delivery_) {
+    const uint64_t acked = std::min(delivery_->AckedThrough(), first_new - 1);
+    for (uint64_t seq = acked_through_ + 1; seq <= acked; ++seq) b.Delete(Family::kOutbox, state::SeqKey("", seq));
+    acked_through_ = std::max(acked_through_, acked);
+    for (size_t i = 0; i < sink_names_.size(); ++i) {
+      b.Put(Family::kPositions, std::string(kSinkKeyPrefix) + sink_names_[i],
+            EncodeU64(kSinkTag, delivery_->DeliveredThrough(i)));
+    }
+  }
+  std::string cursor{kDaemonTag, kVersion};
+  state::PutFixed(&cursor, next_seq_);
+  state::PutFixed(&cursor, acked_through_);
+  b.Put(Family::kPositions, kDaemonCursorKey, cursor);
+  b.Put(Family::kPositions, "daemon/detections", EncodeU64(kDaemonTag, detector_.detection_seq()));
+  if (absl::Status s = store_->Commit(b); !s.ok()) return s;
+  commits_.fetch_add(1, std::memory_order_relaxed);
+
+  // Committed: the alerts may go out, the chunks' senders may be answered.
+  uint64_t seq = first_new;
+  for (state::AlertLine& a : pending_alerts_) {
+    metrics_
+        ->GetCounter("credwatch_alerts_total", "Alerts written, by rule and severity.",
+                     {{"rule", a.rule_id}, {"severity", std::string(SeverityName(a.severity))}})
+        ->Add();
+    alerts_total_.fetch_add(1, std::memory_order_relaxed);
+    if (delivery_) {
+      while (!delivery_->Offer(seq, std::move(a.line))) {
+        if (stop_.load(std::memory_order_relaxed) && queue_->chunks() == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    ++seq;
+  }
+  pending_alerts_.clear();
+  for (auto& done : pending_done_) done(true);
+  pending_done_.clear();
+  moved_files_.clear();
+  events_since_commit_ = 0;
+  last_commit_ = Clock::now();
+  detector_.AfterCommit();
+  return absl::OkStatus();
+}
+
+}  // namespace credwatch::daemon

@@ -1,0 +1,203 @@
+// The daemon's detection thread: takes chunks from the IngestQueue, decodes
+// them per stream, merges the sources in event time, runs the durable
+// detection path (state::DurableDetector), and commits state, file
+// positions and new alerts to the state database in one WriteBatch before
+// it hands the alerts to the sinks (docs/daemon.md).
+//
+// Event time, as replay: each source (a file, a syslog connection, an HTTP
+// input) has a watermark, the latest event time it delivered. An event is
+// processed once every active source has reached its time, so the sources
+// are merged in event-time order and the same records give the same alerts
+// live as in `credwatch replay`. A source that sent nothing for
+// daemon.idle_source (default 30 s of wall time) stops holding the others
+// back; when held events exceed daemon.queue_bytes the oldest are processed
+// anyway (counted in credwatch_reorder_forced_total). Records older than
+// what was already processed are processed at once and counted late.
+// Correlation windows close at the merged time minus replay.max_disorder.
+//
+//   Pipeline::Options opts = Pipeline::OptionsFrom(config);
+//   auto pipeline = Pipeline::Open(opts, rules, &queue, &metrics);   // opens state_dir
+//   tailer.Restore((*pipeline)->TailPositions());
+//   (*pipeline)->AttachDelivery(&delivery);          // after sinks are built
+//   std::thread t([&] { (*pipeline)->Run(); });     // until RequestStop + drained
+//   publisher.Publish(new_rules);                    // reload: picked up between chunks
+//
+// Commit policy: at most every state.commit_interval (default 1 s) or
+// state.commit_events (default 100000) events, and when the queue goes idle
+// with work uncommitted; so an alert reaches the sinks within about one
+// interval of its event arriving, and an HTTP request is answered once its
+// records are committed.
+//
+// What a restart recovers: profiles, open correlation windows, the alert
+// folder (so repeats stay folded), file positions (each tailed file resumes
+// after the last chunk whose state was committed) and the outbox (alerts
+// committed but not confirmed by every sink are delivered again; each sink's
+// confirmed position is kept, so a sink that had them does not get them
+// twice). Records that arrived over the network but were not committed are
+// lost with the process: syslog has no acknowledgement; HTTP clients were
+// not answered 200 and must retry.
+//
+// Thread-safety: Run on one thread; RequestStop, Healthy and the stats
+// getters from any thread.
+#ifndef CREDWATCH_DAEMON_PIPELINE_H_
+#define CREDWATCH_DAEMON_PIPELINE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <queue>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "credwatch/config.h"
+#include "credwatch/input.h"
+#include "credwatch/rules.h"
+#include "credwatch/site.h"
+#include "daemon/file_tailer.h"
+#include "daemon/ingest.h"
+#include "daemon/metrics.h"
+#include "runtime/rule_publisher.h"
+#include "state/durable_detector.h"
+#include "state/state_store.h"
+
+namespace credwatch::daemon {
+
+class Delivery;
+
+class Pipeline {
+ public:
+  struct Options {
+    Config config;
+    state::StateOptions state;
+    // Between watermark and the latest event time of a source (default:
+    // config.replay.max_disorder, 10 min).
+    int64_t lateness_ns = 10LL * 60 * kNsPerSecond;
+    std::chrono::nanoseconds idle_source{std::chrono::seconds(30)};
+    DeadLetterWriter* dead_letter = nullptr;  // not owned; may be null
+  };
+  static Options OptionsFrom(const Config& config);
+
+  // Opens the state database (failing with its message when it is locked,
+  // read-only, corrupted, of another version or a replay's) and restores
+  // what its last commit holds.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Open(const Options& options,
+                                                        std::shared_ptr<const rules::RuleSet> rules,
+                                                        IngestQueue* queue, Metrics* metrics);
+  ~Pipeline();
+
+  // Committed positions of tailed files, for FileTailer::Restore.
+  const std::vector<TailPosition>& TailPositions() const { return tail_positions_; }
+  // Committed sink progress, for Delivery's start_after (by sink name).
+  uint64_t SinkDeliveredThrough(std::string_view sink_name) const;
+  // The outbox: alerts committed but not confirmed by every sink, by seq.
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Outbox() const;
+  // Hands the outbox to `delivery` (alerts committed but not yet confirmed)
+  // and sends new alerts there from now on. Not owned; set before Run.
+  absl::Status AttachDelivery(Delivery* delivery, std::vector<std::string> sink_names);
+
+  // The rules in force; Publish on it to reload (checked between chunks).
+  runtime::RuleSetPublisher& rules() { return publisher_; }
+
+  // Processes chunks until RequestStop, then drains the queue (closed by
+  // the caller) for at most `drain`, commits, and returns. The status says
+  // why it stopped early (disk full, ...).
+  absl::Status Run();
+  void RequestStop(std::chrono::nanoseconds drain);
+
+  // After Run returned and the sinks stopped: commits what they confirmed
+  // since, so a restart does not send it again. Same thread as Run, or
+  // after it was joined.
+  absl::Status CommitDeliveries();
+  // RocksDB's figures for /metrics. Thread-safe.
+  state::StoreStats StoreStats() const { return store_->Stats(); }
+
+  // Alive: the loop turned within `within` and nothing failed.
+  bool Healthy(std::chrono::nanoseconds within) const;
+  int64_t watermark_ns() const { return watermark_.load(std::memory_order_relaxed); }
+  uint64_t alerts() const { return alerts_total_.load(std::memory_order_relaxed); }
+  uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Stream;
+  struct Source;
+  struct Held;
+  struct Pending {
+    int64_t time;
+    uint64_t seq;
+    Event* event;
+    Held* held;
+    bool operator>(const Pending& o) const { return time != o.time ? time > o.time : seq > o.seq; }
+  };
+  Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet> rules,
+           std::shared_ptr<const Site> site, std::unique_ptr<state::StateStore> store,
+           IngestQueue* queue, Metrics* metrics);
+  absl::Status Restore();
+  void Process(IngestChunk& chunk);
+  Stream* StreamFor(const IngestChunk& chunk);
+  void AdvanceWatermark();
+  void Release(int64_t upto);
+  void ProcessHeld(const Pending& p);
+  void CompleteHeld();
+  void CheckReload();
+  absl::Status Commit();
+  void Fail(absl::Status s);
+
+  Options options_;
+  std::shared_ptr<const Site> site_;
+  std::unique_ptr<state::StateStore> store_;
+  state::DurableDetector detector_;
+  runtime::RuleSetPublisher publisher_;
+  uint64_t rules_version_ = 0;
+  IngestQueue* queue_;
+  Metrics* metrics_;
+  Delivery* delivery_ = nullptr;
+  std::vector<std::string> sink_names_;
+
+  absl::flat_hash_map<std::string, std::unique_ptr<Stream>> streams_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Source>> sources_;
+
+  // The event-time merge: chunks whose events are not all processed yet, in
+  // arrival order, and their unprocessed events by (time, arrival).
+  std::deque<std::unique_ptr<Held>> held_;
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<Pending>> heap_;
+  size_t held_bytes_ = 0;
+  uint64_t next_event_seq_ = 0;
+  int64_t released_max_ns_ = INT64_MIN;
+
+  // Restored positions.
+  std::vector<TailPosition> tail_positions_;
+  absl::flat_hash_map<std::string, uint64_t> sink_progress_;
+
+  // Since the last commit.
+  absl::flat_hash_map<std::string, TailPosition> moved_files_;  // by position key
+  std::vector<state::AlertLine> pending_alerts_;
+  std::vector<std::function<void(bool)>> pending_done_;
+  int64_t events_since_commit_ = 0;
+  std::chrono::steady_clock::time_point last_commit_;
+
+  // Outbox: [acked_through_ + 1, next_seq_) are in it.
+  uint64_t next_seq_ = 1;
+  uint64_t acked_through_ = 0;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> drain_ns_{0};
+  std::atomic<int64_t> heartbeat_ns_{0};
+  std::atomic<bool> failed_{false};
+  std::atomic<int64_t> watermark_{INT64_MIN};
+  std::atomic<uint64_t> alerts_total_{0};
+  std::atomic<uint64_t> commits_{0};
+  absl::Status status_;
+
+  Counter* late_events_;
+  Counter* forced_;
+  Counter* rules_applied_;
+};
+
+}  // namespace credwatch::daemon
+
+#endif  // CREDWATCH_DAEMON_PIPELINE_H_
