@@ -321,6 +321,9 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
                {"idle_source", [&](const YAML::Node& v) {
                   config.daemon.idle_source_ns = Duration(v, "idle_source");
                 }},
+               {"reorder_window", [&](const YAML::Node& v) {
+                  config.daemon.reorder_window_ns = Duration(v, "reorder_window");
+                }},
                {"stop_timeout", [&](const YAML::Node& v) {
                   config.daemon.stop_timeout_ns = Duration(v, "stop_timeout");
                 }},

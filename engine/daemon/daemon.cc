@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <fnmatch.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -162,6 +163,12 @@ uint64_t AlreadyInFile(const std::string& path, const std::vector<std::pair<uint
   return after;
 }
 
+// The name of an input in metrics, dead letters and the merge.
+std::string InputName(const InputConfig& in) {
+  if (in.type == "file") return absl::StrCat("file ", in.paths.front(), in.paths.size() > 1 ? " ..." : "");
+  return absl::StrCat(in.type, " ", in.listen);
+}
+
 std::string Where(const Config& c, int line) { return absl::StrCat(c.path, ":", line, ": "); }
 
 class Daemon {
@@ -322,6 +329,7 @@ int Daemon::Start() {
   // State.
   Pipeline::Options popts = Pipeline::OptionsFrom(config_);
   popts.dead_letter = dead_letter_.get();
+  for (const InputConfig& in : config_.inputs) popts.inputs.push_back(InputName(in));
   auto pipeline = Pipeline::Open(popts, *rules, &queue_, &metrics_);
   if (!pipeline.ok()) {
     Log("error", std::string(pipeline.status().message()));
@@ -352,6 +360,7 @@ int Daemon::Start() {
     if (in.type == "syslog") {
       SyslogListenerOptions o;
       o.url = in.listen;
+      o.input = InputName(in);
       o.format = in.format;
       o.max_message_bytes = static_cast<size_t>(in.max_message_bytes);
       auto l = SyslogListener::Start(io_, o, &queue_, &metrics_);
@@ -359,6 +368,7 @@ int Daemon::Start() {
     } else if (in.type == "http") {
       HttpIngestOptions o;
       o.address = in.listen;
+      o.input = InputName(in);
       o.token = http_tokens[i];
       o.format = in.format;
       o.max_body_bytes = static_cast<uint64_t>(in.max_body_bytes);
@@ -404,12 +414,22 @@ int Daemon::Start() {
     TailOptions o;
     o.paths = in.paths;
     o.format = in.format;
-    o.input_name = absl::StrCat("file ", in.paths.front(), in.paths.size() > 1 ? " ..." : "");
+    o.input_name = InputName(in);
     o.poll_interval = std::chrono::milliseconds(std::max<int64_t>(config_.daemon.poll_interval_ns / 1'000'000, 1));
     o.max_line_bytes = config_.limits.max_record_bytes;
     o.log = [](std::string_view msg) { Log("warning", msg); };
     auto tailer = std::make_unique<FileTailer>(o, &queue_);
-    tailer->Restore(pipeline_->TailPositions());
+    // Only this input's files: two inputs must not both resume one file.
+    std::vector<TailPosition> mine;
+    for (const TailPosition& p : pipeline_->TailPositions()) {
+      for (const std::string& glob : in.paths) {
+        if (::fnmatch(glob.c_str(), p.path.c_str(), FNM_PATHNAME) == 0 || glob == p.path) {
+          mine.push_back(p);
+          break;
+        }
+      }
+    }
+    tailer->Restore(mine);
     const TailStats* stats = &tailer->stats();
     const Labels labels = {{"input", o.input_name}};
     metrics_.SetGaugeFn("credwatch_tail_files_open", "Files a file input has open.", labels,
@@ -467,6 +487,9 @@ void Daemon::Stop() {
   for (auto& l : listeners_) {
     if (dynamic_cast<AdminListener*>(l.get()) == nullptr) l->Stop();
   }
+  // Let syslog connections hand over the messages they already hold (the
+  // pipeline keeps taking chunks meanwhile) before the queue refuses more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   queue_.Close();
   pipeline_->RequestStop(std::chrono::nanoseconds(config_.daemon.stop_timeout_ns));
   if (pipeline_thread_.joinable()) pipeline_thread_.join();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +43,10 @@ bool IsCompressed(std::string_view name) {
 }
 
 std::string ErrorText(int err) { return std::generic_category().message(err); }
+
+bool Before(const timespec& a, const timespec& b) {
+  return std::tie(a.tv_sec, a.tv_nsec) < std::tie(b.tv_sec, b.tv_nsec);
+}
 
 // pread until `len` bytes or end of file; -1 (errno set) on error.
 ssize_t PreadFull(int fd, char* buf, size_t len, uint64_t offset) {
@@ -125,6 +130,11 @@ struct FileTailer::TailedFile {
   bool rotated = false;   // at no matching path
   bool refreshed = false; // fstat worked this poll
   bool finished = false;  // rotated, drained and idle: to be closed
+  // Opened by Restore (resumed, or a generation rotated after the last
+  // commit) and not grown since: how long it has been idle is unknown, so a
+  // last line without '\n' is final as soon as a newer file at its path has
+  // data (the writer has moved on), instead of after rotated_idle.
+  bool restored = false;
   Clock::time_point last_activity;  // last growth or rotation
 };
 
@@ -256,6 +266,52 @@ std::unique_ptr<FileTailer::TailedFile> FileTailer::OpenMatch(const Match& m, Cl
   return f;
 }
 
+// Generations of `path` we never saw at it: siblings (auth.log.1,
+// auth.log-20260101, not compressed) that are at no matching path, not
+// tracked, not empty and modified at or after `since` -- created and renamed
+// away between two polls, or after the last commit of a previous run. Read
+// from 0 (a recently closed file that grew again: from where it was closed),
+// with `path` as their stream, oldest first. A sibling whose first bytes are
+// those of a tracked file of `path` is a copy of it (copytruncate): FindCopy's.
+std::vector<std::unique_ptr<FileTailer::TailedFile>> FileTailer::MissedGenerations(
+    const std::string& path, const std::vector<Match>& matches, timespec since, Clock::time_point now) {
+  std::vector<std::unique_ptr<TailedFile>> found;
+  for (const Match& m : Siblings(path)) {
+    if (m.size == 0 || Before(m.mtime, since) || IsTracked(m.device, m.inode) ||
+        std::any_of(matches.begin(), matches.end(),
+                    [&](const Match& g) { return g.device == m.device && g.inode == m.inode; })) {
+      continue;  // old, tracked, or read as a glob match
+    }
+    std::unique_ptr<TailedFile> f = OpenMatch(m, now);
+    if (f == nullptr || IsTracked(f->key.device, f->key.inode) ||
+        std::any_of(found.begin(), found.end(), [&](const auto& g) {
+          return g->key.device == f->key.device && g->key.inode == f->key.inode;  // a hard link
+        })) {
+      continue;
+    }
+    const bool copy = std::any_of(files_.begin(), files_.end(), [&](const auto& g) {
+      return g->path == path && CheckPrefix(g->fd, f->key) == PrefixCheck::kMatch;
+    });
+    if (copy) continue;
+    auto closed = std::find_if(recently_closed_.begin(), recently_closed_.end(), [&](const TailPosition& p) {
+      return p.key.device == f->key.device && p.key.inode == f->key.inode;
+    });
+    if (closed != recently_closed_.end()) {
+      if (CheckPrefix(f->fd, closed->key) == PrefixCheck::kMatch && f->size_seen >= closed->offset) {
+        f->offset = f->scanned_to = closed->offset;
+      }
+      recently_closed_.erase(closed);
+    }
+    f->path = path;
+    found.push_back(std::move(f));
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return std::tie(a->mtime_seen.tv_sec, a->mtime_seen.tv_nsec, a->key.inode) <
+           std::tie(b->mtime_seen.tv_sec, b->mtime_seen.tv_nsec, b->key.inode);
+  });
+  return found;
+}
+
 // The rotated copy of a file whose position was `offset` (copytruncate): a
 // sibling not tailed yet with the same first bytes and at least `offset`
 // bytes; the newest if several.
@@ -323,7 +379,6 @@ void FileTailer::ResolveRestored(const std::vector<Match>& matches, Clock::time_
     bool resumed = false;
     for (size_t i = begin; i < end; ++i) {
       const TailPosition& pos = positions[i];
-      if (options_.log) options_.log("DBG restore inode " + std::to_string(inode) + " path " + pos.path + " off " + std::to_string(pos.offset) + " fplen " + std::to_string(pos.key.fingerprint_len) + " found " + (found ? found->path + " size " + std::to_string(found->size) : std::string("-")) + " file " + (file ? "y" : "n"));
       if (file != nullptr) {
         PrefixCheck check = CheckPrefix(file->fd, pos.key);
         if (check == PrefixCheck::kMatch && file->size_seen >= pos.offset) {
@@ -353,13 +408,36 @@ void FileTailer::ResolveRestored(const std::vector<Match>& matches, Clock::time_
     }
     begin = end;
   }
-  // Per path, the older file first: the rotated one before its successor
-  // (at the same mtime, the one no longer at a matching path).
   auto at_glob = [&](const TailedFile& f) {
     return std::any_of(matches.begin(), matches.end(), [&](const Match& m) {
       return m.device == f.key.device && m.inode == f.key.inode;
     });
   };
+  // The generations of a path rotated after the newest of its resumed
+  // rotated files have no position when the previous run stopped before
+  // committing any of their lines (or they came and went while we were
+  // down): without them, everything between that file and the one now at
+  // the path would be skipped.
+  std::vector<std::pair<std::string, timespec>> newest_rotated;
+  for (const auto& f : files_) {
+    f->restored = true;
+    if (at_glob(*f)) continue;
+    auto it = std::find_if(newest_rotated.begin(), newest_rotated.end(),
+                           [&](const auto& p) { return p.first == f->path; });
+    if (it == newest_rotated.end()) {
+      newest_rotated.emplace_back(f->path, f->mtime_seen);
+    } else if (Before(it->second, f->mtime_seen)) {
+      it->second = f->mtime_seen;
+    }
+  }
+  for (const auto& [path, since] : newest_rotated) {
+    for (std::unique_ptr<TailedFile>& g : MissedGenerations(path, matches, since, now)) {
+      g->restored = true;
+      files_.push_back(std::move(g));
+    }
+  }
+  // Per path, the older file first: the rotated one before its successor
+  // (at the same mtime, the one no longer at a matching path).
   std::stable_sort(files_.begin(), files_.end(), [&](const auto& a, const auto& b) {
     const bool a_at = at_glob(*a);
     const bool b_at = at_glob(*b);
@@ -398,7 +476,10 @@ bool FileTailer::Refresh(TailedFile& f, Clock::time_point now, std::unique_ptr<T
     f.key.fingerprint = 0;
     f.key.fingerprint_len = 0;
   }
-  if (rewritten || size > f.size_seen) f.last_activity = now;
+  if (rewritten || size > f.size_seen) {
+    f.last_activity = now;
+    f.restored = false;  // written to since the restart: the writer may still finish its line
+  }
   f.size_seen = size;
   f.mtime_seen = st.st_mtim;
   if (f.key.fingerprint_len < kFingerprintBytes && size > f.key.fingerprint_len) {
@@ -538,8 +619,11 @@ FileTailer::ReadResult FileTailer::SubmitFinalLine(TailedFile& f, bool* submitte
 bool FileTailer::PollOnce() {
   if (closed_) return false;
   const Clock::time_point now = Clock::now();
+  timespec wall{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &wall);  // before the scan: what changes later is newer
   bool changed = false;  // worth a new snapshot
   std::vector<Match> matches = ExpandGlobs();
+  const bool restoring = restore_pending_;
   if (restore_pending_) {
     restore_pending_ = false;
     ResolveRestored(matches, now);
@@ -566,6 +650,38 @@ bool FileTailer::PollOnce() {
   std::stable_sort(fresh.begin(), fresh.end(), [](const Match* a, const Match* b) {
     return std::tie(a->mtime.tv_sec, a->mtime.tv_nsec) < std::tie(b->mtime.tv_sec, b->mtime.tv_nsec);
   });
+
+  // A path whose file changed since the last poll (a new file at it, or ours
+  // left it) may have had whole generations created and renamed away in
+  // between: they are read before the new file.
+  if (polled_ && !restoring) {
+    std::vector<std::string> paths;
+    for (const Match* m : fresh) paths.push_back(m->path);
+    for (const auto& f : files_) {
+      if (f->rotated) continue;
+      const bool at_path = std::any_of(matches.begin(), matches.end(), [&](const Match& m) {
+        return m.device == f->key.device && m.inode == f->key.inode;
+      });
+      if (!at_path) paths.push_back(f->path);
+    }
+    std::sort(paths.begin(), paths.end());
+    paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+    // A second of slack for file systems whose clock is not ours (NFS), but
+    // nothing from before the first poll: those rotations predate us.
+    timespec since = prev_poll_wall_;
+    since.tv_sec -= 1;
+    if (Before(since, first_poll_wall_)) since = first_poll_wall_;
+    for (const std::string& path : paths) {
+      for (std::unique_ptr<TailedFile>& g : MissedGenerations(path, matches, since, now)) {
+        g->refreshed = true;
+        files_.push_back(std::move(g));
+        changed = true;
+      }
+    }
+  }
+  if (!polled_) first_poll_wall_ = wall;
+  prev_poll_wall_ = wall;
+  polled_ = true;
   for (const Match* m : fresh) {
     std::unique_ptr<TailedFile> f = OpenMatch(*m, now);
     if (f == nullptr || IsTracked(f->key.device, f->key.inode)) continue;  // a duplicate match
@@ -605,8 +721,8 @@ bool FileTailer::PollOnce() {
   bool submitted = false;
   backlog_ = false;
   std::vector<const std::string*> waiting;
-  for (const auto& fp : files_) {
-    TailedFile& f = *fp;
+  for (size_t i = 0; i < files_.size(); ++i) {
+    TailedFile& f = *files_[i];
     if (!f.refreshed) continue;
     if (std::any_of(waiting.begin(), waiting.end(), [&](const std::string* p) { return *p == f.path; })) {
       continue;
@@ -616,6 +732,11 @@ bool FileTailer::PollOnce() {
         f.scanned_to >= f.size_seen) {
       if (!f.skipping && f.offset < f.size_seen) r = SubmitFinalLine(f, &submitted);
       if (r == ReadResult::kDone) f.finished = true;
+    } else if (r == ReadResult::kDone && f.rotated && f.restored && !f.skipping && f.scanned_to >= f.size_seen &&
+               f.offset < f.size_seen &&
+               std::any_of(files_.begin() + static_cast<ptrdiff_t>(i) + 1, files_.end(),
+                           [&](const auto& g) { return g->path == f.path && g->size_seen > 0; })) {
+      r = SubmitFinalLine(f, &submitted);  // kept open until idle, like any rotated file
     }
     if (r == ReadResult::kClosed) {
       closed_ = true;
@@ -631,14 +752,6 @@ bool FileTailer::PollOnce() {
     } else if (r == ReadResult::kDone && f.rotated && !f.finished && !f.skipping &&
                f.offset < f.size_seen) {
       waiting.push_back(&f.path);
-    }
-  }
-  if (options_.log) {
-    static int dbg = 0;
-    if (++dbg % 25 == 1) {
-      std::string m = "DBG poll";
-      for (const auto& f : files_) m += " [" + std::to_string(f->key.inode) + " " + f->path + " off " + std::to_string(f->offset) + "/" + std::to_string(f->size_seen) + (f->rotated ? " rot" : "") + "]";
-      options_.log(m);
     }
   }
   for (const auto& f : files_) {

@@ -18,7 +18,11 @@
 //    stays open and is drained to its end before the new file at the path is
 //    read (from offset 0); it is closed once it is at no matching path and
 //    has not grown for `rotated_idle`. A final line without '\n' in it is
-//    then submitted with a '\n' appended.
+//    then submitted with a '\n' appended. Generations created and renamed
+//    away between two polls (a writer rotating faster than poll_interval)
+//    are found when the file at the path changes: siblings of the path
+//    (below) modified since the previous poll, neither tracked nor a copy of
+//    a tracked file, are read from 0, oldest first, before the new file.
 //  - truncation and copytruncate: a file that shrinks, or whose first bytes
 //    change, is read again from offset 0 (counted in `truncations`). Before
 //    that, the lines between the old position and the end of the copy
@@ -33,7 +37,14 @@
 //    resumes it where it was committed. A file with the inode but other first
 //    bytes is a new file (inode reuse) and is read from 0. A position whose
 //    file is nowhere (compressed or deleted meanwhile) is counted in
-//    `lost_rotated`. Glob matches with no position are read from 0.
+//    `lost_rotated`. Glob matches with no position are read from 0. So are
+//    the siblings modified at or after the newest rotated file so resumed
+//    that have no position (its successors: the previous run had not
+//    committed any of their lines, or they came and went while it was down),
+//    oldest first. A file resumed rotated has been idle for an unknown time:
+//    its final line without '\n' is submitted as soon as a newer file at its
+//    path has data (the writer moved on), not after `rotated_idle`, so that
+//    restarts closer together than that still make progress.
 //  - a closed file that comes back to a matching path (renamed back, or its
 //    directory was unreadable for a while) resumes where it was closed.
 //
@@ -65,6 +76,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -165,6 +177,9 @@ class FileTailer {
   std::vector<Match> Siblings(const std::string& path);
   void ResolveRestored(const std::vector<Match>& matches, std::chrono::steady_clock::time_point now);
   std::unique_ptr<TailedFile> OpenMatch(const Match& m, std::chrono::steady_clock::time_point now);
+  std::vector<std::unique_ptr<TailedFile>> MissedGenerations(const std::string& path,
+                                                           const std::vector<Match>& matches, timespec since,
+                                                           std::chrono::steady_clock::time_point now);
   std::unique_ptr<TailedFile> FindCopy(const FileKey& key, const std::string& path, uint64_t offset,
                                        std::chrono::steady_clock::time_point now);
   bool Refresh(TailedFile& f, std::chrono::steady_clock::time_point now,
@@ -187,6 +202,11 @@ class FileTailer {
   // at a matching path again resumes where it was instead of starting over.
   std::deque<TailPosition> recently_closed_;
   bool restore_pending_ = false;
+  // CLOCK_REALTIME_COARSE (the clock of file mtimes) at the first and at the
+  // previous poll: a sibling modified since then is a generation to read.
+  bool polled_ = false;
+  timespec first_poll_wall_{};
+  timespec prev_poll_wall_{};
   bool closed_ = false;   // the queue refused a chunk
   bool backlog_ = false;  // the last poll left data unread
   std::vector<char> buf_;  // read buffer, up to max(max_chunk_bytes, max_line_bytes + 1)

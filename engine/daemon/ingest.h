@@ -37,7 +37,9 @@ namespace credwatch::daemon {
 struct FileKey {
   uint64_t device = 0;
   uint64_t inode = 0;
-  uint64_t fingerprint = 0;  // FixedHash of the first up to 1 KiB; 0 = file shorter than that so far
+  // FileFingerprint of the first min(1 KiB, size) bytes (so it changes while
+  // a young file grows); 0 for an empty file.
+  uint64_t fingerprint = 0;
   uint32_t fingerprint_len = 0;
   bool operator==(const FileKey&) const = default;
 };
@@ -74,7 +76,8 @@ class IngestQueue {
   explicit IngestQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
 
   // Network inputs: never blocks. kBusy when the queue is full (answer 429 /
-  // stop reading the socket), kClosed once the daemon is stopping.
+  // stop reading the socket), kClosed once the daemon is stopping. On kBusy
+  // and kClosed `chunk` is left untouched, so the caller can offer it again.
   SubmitResult TrySubmit(IngestChunk&& chunk) {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return SubmitResult::kClosed;

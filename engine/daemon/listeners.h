@@ -89,8 +89,10 @@ absl::StatusOr<ListenAddress> ParseSyslogUrl(std::string_view url);
 // A frame that starts with a digit is octet counted ("LEN SP MSG"); any other
 // frame is non-transparent, ended by LF (a CR before the LF is dropped). If
 // the digits are not followed by SP the frame is read as an LF-ended line, so
-// a line that happens to start with a digit is not lost. CR and LF between
-// frames are skipped; empty messages are dropped.
+// a line that happens to start with a digit is not lost; one that starts
+// with digits and a space is read as octet counted, the ambiguity RFC 6587
+// leaves (syslog messages start with "<PRI>", so real senders don't meet
+// it). CR and LF between frames are skipped; empty messages are dropped.
 //
 // Each message is appended to `out` as one line: trailing CR/LF removed,
 // any other LF replaced by a space, then '\n'. A message longer than

@@ -23,10 +23,35 @@ constexpr uint64_t kDaemonRunFingerprint = 0xDAE3'0000'0000'0001ULL;
 constexpr std::string_view kDaemonCursorKey = "daemon";   // positions: next outbox seq, acked
 constexpr std::string_view kTailKeyPrefix = "tail/";      // positions, + device:inode
 constexpr std::string_view kSinkKeyPrefix = "sink/";      // positions, + sink name
+// Network chunks (syslog, HTTP) until their events are processed: they
+// cannot be read again from a file, so they are kept here.
+constexpr std::string_view kSpoolKeyPrefix = "spool/";    // positions, + seq (BE)
+constexpr char kSpoolTag = 'P';
 constexpr char kTailTag = 'T';
 constexpr char kDaemonTag = 'D';
 constexpr char kSinkTag = 'S';
 constexpr char kVersion = 1;
+
+using SkipList = std::vector<std::pair<uint64_t, uint32_t>>;
+
+void PutSkip(std::string* out, const SkipList& skip) {
+  state::PutFixed(out, static_cast<uint32_t>(skip.size()));
+  for (const auto& [offset, ordinal] : skip) {
+    state::PutFixed(out, offset);
+    state::PutFixed(out, ordinal);
+  }
+}
+
+// `record_bytes` bounds the count: each entry takes 12 bytes.
+bool GetSkip(state::Decoder& d, size_t record_bytes, SkipList* skip) {
+  uint32_t n = 0;
+  if (!d.Get(&n) || n > record_bytes / 12) return false;
+  skip->resize(n);
+  for (auto& [offset, ordinal] : *skip) {
+    if (!d.Get(&offset) || !d.Get(&ordinal)) return false;
+  }
+  return true;
+}
 
 std::string TailKey(const FileKey& key) {
   char buf[48];
@@ -35,7 +60,7 @@ std::string TailKey(const FileKey& key) {
   return std::string(kTailKeyPrefix) + buf;
 }
 
-std::string EncodeTail(const TailPosition& p) {
+std::string EncodeTail(const TailPosition& p, const SkipList& skip) {
   std::string out{kTailTag, kVersion};
   state::PutFixed(&out, p.key.device);
   state::PutFixed(&out, p.key.inode);
@@ -43,10 +68,11 @@ std::string EncodeTail(const TailPosition& p) {
   state::PutFixed(&out, p.key.fingerprint_len);
   state::PutFixed(&out, p.offset);
   state::PutString(&out, p.path);
+  PutSkip(&out, skip);
   return out;
 }
 
-bool DecodeTail(std::string_view bytes, TailPosition* p) {
+bool DecodeTail(std::string_view bytes, TailPosition* p, SkipList* skip) {
   if (bytes.size() < 2 || bytes[0] != kTailTag || bytes[1] != kVersion) return false;
   state::Decoder d(bytes.substr(2));
   d.Get(&p->key.device);
@@ -55,7 +81,7 @@ bool DecodeTail(std::string_view bytes, TailPosition* p) {
   d.Get(&p->key.fingerprint_len);
   d.Get(&p->offset);
   d.GetString(&p->path);
-  return d.Done();
+  return GetSkip(d, bytes.size(), skip) && d.Done();
 }
 
 std::string EncodeU64(char tag, uint64_t v) {
@@ -69,6 +95,35 @@ bool DecodeU64(std::string_view bytes, char tag, uint64_t* v) {
   state::Decoder d(bytes.substr(2));
   d.Get(v);
   return d.Done();
+}
+
+std::string EncodeSpool(const IngestChunk& c, const SkipList& skip) {
+  std::string out{kSpoolTag, kVersion};
+  state::PutString(&out, c.input);
+  state::PutString(&out, c.stream);
+  state::PutFixed(&out, static_cast<uint8_t>(c.format));
+  state::PutString(&out, c.bytes);
+  PutSkip(&out, skip);
+  return out;
+}
+
+bool DecodeSpool(std::string_view bytes, IngestChunk* c, SkipList* skip) {
+  if (bytes.size() < 2 || bytes[0] != kSpoolTag || bytes[1] != kVersion) return false;
+  state::Decoder d(bytes.substr(2));
+  uint8_t format = 0;
+  d.GetString(&c->input);
+  d.GetString(&c->stream);
+  d.Get(&format);
+  d.GetString(&c->bytes);
+  if (!GetSkip(d, bytes.size(), skip)) return false;
+  c->format = static_cast<Format>(format);
+  return d.Done() && format <= static_cast<uint8_t>(Format::kMapping);
+}
+
+uint64_t SeqOfKey(std::string_view tail) {
+  uint64_t seq = 0;
+  for (char c : tail) seq = (seq << 8) | static_cast<unsigned char>(c);
+  return seq;
 }
 
 int64_t SteadyNowNs() {
@@ -91,8 +146,25 @@ struct Pipeline::Stream {
 struct Pipeline::Held {
   IngestChunk chunk;
   EventBatch batch;
-  size_t pending = 0;  // events still in the heap
+  size_t pending = 0;     // events still in the heap
+  uint64_t spool_seq = 0;  // network chunks: their record in the spool (0 = none)
+  std::vector<uint8_t> processed;  // per event of batch
 };
+
+namespace {
+
+// The ordinal of each event among the events of its record (consecutive in
+// a batch).
+template <typename Fn>
+void ForEachWithOrdinal(EventBatch& batch, Fn fn) {
+  uint32_t ordinal = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ordinal = (i > 0 && batch[i].source_offset == batch[i - 1].source_offset) ? ordinal + 1 : 0;
+    fn(i, batch[i].source_offset, ordinal);
+  }
+}
+
+}  // namespace
 
 // A watermark source: the latest event time it delivered, and when.
 struct Pipeline::Source {
@@ -109,8 +181,8 @@ Pipeline::Options Pipeline::OptionsFrom(const Config& config) {
   o.state.retention_ns = config.state.retention_ns;
   o.state.commit_interval_ns = config.state.commit_interval_ns;
   o.state.commit_events = config.state.commit_events;
-  o.lateness_ns = config.replay.max_disorder_ns;
   o.idle_source = std::chrono::nanoseconds(config.daemon.idle_source_ns);
+  o.reorder_window_ns = config.daemon.reorder_window_ns;
   return o;
 }
 
@@ -123,7 +195,7 @@ state::DetectorOptions DetectorOptionsFrom(const Pipeline::Options& o) {
   // A daemon runs for months: folded findings are forgotten a day after the
   // fold window (24 h) closes.
   d.forget_findings_after_ns = 48 * 3600 * kNsPerSecond;
-  d.lateness_ns = o.lateness_ns;
+  d.lateness_ns = o.reorder_window_ns;
   return d;
 }
 }  // namespace
@@ -162,6 +234,8 @@ Pipeline::Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet>
   rules_applied_ = metrics_->GetCounter("credwatch_rule_sets_applied_total",
                                         "Rule sets the detection thread switched to after a reload.");
   last_commit_ = Clock::now();
+  started_ = Clock::now();
+  for (const std::string& in : options_.inputs) inputs_heard_[in] = false;
   heartbeat_ns_ = SteadyNowNs();
 }
 
@@ -214,11 +288,28 @@ absl::Status Pipeline::Restore() {
   absl::Status bad;
   absl::Status scanned = store_->Scan(Family::kPositions, kTailKeyPrefix, [&](std::string_view, std::string_view v) {
     TailPosition p;
-    if (!DecodeTail(v, &p)) {
+    std::vector<std::pair<uint64_t, uint32_t>> skip;
+    if (!DecodeTail(v, &p, &skip)) {
       bad = corrupted("a tail position cannot be read");
       return false;
     }
+    if (!skip.empty()) skip_[TailKey(p.key)] = std::move(skip);
     tail_positions_.push_back(std::move(p));
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return bad;
+  scanned = store_->Scan(Family::kPositions, kSpoolKeyPrefix, [&](std::string_view key, std::string_view v) {
+    IngestChunk c;
+    std::vector<std::pair<uint64_t, uint32_t>> skip;
+    if (!DecodeSpool(v, &c, &skip)) {
+      bad = corrupted("a spooled chunk cannot be read");
+      return false;
+    }
+    const uint64_t seq = SeqOfKey(key.substr(kSpoolKeyPrefix.size()));
+    next_spool_seq_ = std::max(next_spool_seq_, seq + 1);
+    if (!skip.empty()) skip_[std::string(kSpoolKeyPrefix) + state::SeqKey("", seq)] = std::move(skip);
+    spooled_.emplace_back(seq, std::move(c));
     return true;
   });
   if (!scanned.ok()) return scanned;
@@ -287,6 +378,8 @@ absl::Status Pipeline::Run() {
   const int64_t commit_events = std::max<int64_t>(options_.state.commit_events, 1);
   Clock::time_point drain_deadline{};
   bool draining = false;
+  // Network chunks a previous run had taken but not finished: first.
+  for (auto& [seq, chunk] : std::exchange(spooled_, {})) Process(chunk, seq);
   while (status_.ok()) {
     heartbeat_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
     if (!draining && stop_.load(std::memory_order_acquire)) {
@@ -296,15 +389,16 @@ absl::Status Pipeline::Run() {
     CheckReload();
     std::optional<IngestChunk> chunk = queue_->Take(std::chrono::milliseconds(draining ? 0 : 50));
     if (chunk) {
-      Process(*chunk);
+      Process(*chunk, 0);
     } else {
       AdvanceWatermark();  // sources may have gone idle
     }
     const bool due = events_since_commit_ >= commit_events || Clock::now() - last_commit_ >= interval;
     const bool idle = !chunk && (events_since_commit_ > 0 || !pending_done_.empty() || !moved_files_.empty() ||
-                                 !pending_alerts_.empty());
+                                 !pending_alerts_.empty() || !spool_deletes_.empty());
     const bool acks = delivery_ && delivery_->AckedThrough() > acked_through_ && Clock::now() - last_commit_ >= interval;
-    if (due && (events_since_commit_ > 0 || !moved_files_.empty() || !pending_done_.empty() || acks)) {
+    if (due && (events_since_commit_ > 0 || !moved_files_.empty() || !pending_done_.empty() ||
+                !spool_deletes_.empty() || acks)) {
       if (absl::Status s = Commit(); !s.ok()) Fail(s);
     } else if (idle && Clock::now() - last_commit_ >= interval / 4) {
       if (absl::Status s = Commit(); !s.ok()) Fail(s);
@@ -374,7 +468,7 @@ Pipeline::Stream* Pipeline::StreamFor(const IngestChunk& chunk) {
   return raw;
 }
 
-void Pipeline::Process(IngestChunk& chunk) {
+void Pipeline::Process(IngestChunk& chunk, uint64_t spool_seq) {
   Stream* stream = StreamFor(chunk);
   auto& source_ptr = sources_[chunk.input + '\0' + chunk.stream];
   if (!source_ptr) source_ptr = std::make_unique<Source>();
@@ -382,6 +476,15 @@ void Pipeline::Process(IngestChunk& chunk) {
   source.last_seen = Clock::now();
 
   auto held = std::make_unique<Held>();
+  if (!chunk.file && spool_seq == 0) {
+    // A network chunk: spooled in the next commit; its sender is answered
+    // then (not after the event-time merge has processed it).
+    spool_seq = next_spool_seq_++;
+    spool_puts_.emplace_back(std::string(kSpoolKeyPrefix) + state::SeqKey("", spool_seq), EncodeSpool(chunk, {}));
+    if (chunk.done) pending_done_.push_back(std::move(chunk.done));
+    chunk.done = nullptr;
+  }
+  held->spool_seq = spool_seq;
   held->chunk = std::move(chunk);
   std::string& bytes = held->chunk.bytes;
   const size_t size = bytes.size();
@@ -415,12 +518,35 @@ void Pipeline::Process(IngestChunk& chunk) {
     }
     stream->by_code[c]->Add(static_cast<uint64_t>(stats.by_code[c]));
   }
-  held->pending = batch.size();
-  for (size_t i = 0; i < batch.size(); ++i) {
+  if (batch.size() > 0) {
+    auto heard = inputs_heard_.find(held->chunk.input);
+    if (heard != inputs_heard_.end()) heard->second = true;
+  }
+  // Events processed before a restart (past the committed position) are not
+  // processed again.
+  std::vector<std::pair<uint64_t, uint32_t>>* skip = nullptr;
+  if (!skip_.empty()) {
+    const std::string key = held->chunk.file ? TailKey(*held->chunk.file)
+                                             : std::string(kSpoolKeyPrefix) + state::SeqKey("", held->spool_seq);
+    auto it = skip_.find(key);
+    if (it != skip_.end()) skip = &it->second;
+  }
+  held->processed.assign(batch.size(), 0);
+  held->pending = 0;
+  ForEachWithOrdinal(batch, [&](size_t i, uint64_t offset, uint32_t ordinal) {
     Event& e = batch[i];
     if (e.time_ns > source.max_time_ns) source.max_time_ns = e.time_ns;
-    heap_.push(Pending{e.time_ns, next_event_seq_++, &e, held.get()});
-  }
+    if (skip) {
+      auto found = std::find(skip->begin(), skip->end(), std::make_pair(offset, ordinal));
+      if (found != skip->end()) {
+        skip->erase(found);
+        held->processed[i] = 1;
+        return;
+      }
+    }
+    ++held->pending;
+    heap_.push(Pending{e.time_ns, next_event_seq_++, &e, held.get(), static_cast<uint32_t>(i)});
+  });
   held_bytes_ += bytes.size();
   held_.push_back(std::move(held));
   CompleteHeld();  // a chunk without events is complete at once
@@ -443,6 +569,7 @@ void Pipeline::ProcessHeld(const Pending& p) {
   ++events_since_commit_;
   for (state::AlertLine& a : detector_.TakeAlerts()) pending_alerts_.push_back(std::move(a));
   if (!detector_.status().ok()) Fail(detector_.status());
+  p.held->processed[p.index] = 1;
   --p.held->pending;
 }
 
@@ -456,6 +583,7 @@ void Pipeline::CompleteHeld() {
       moved_files_[TailKey(p.key)] = std::move(p);
     }
     if (h.chunk.done) pending_done_.push_back(std::move(h.chunk.done));
+    if (h.spool_seq != 0) spool_deletes_.push_back(std::string(kSpoolKeyPrefix) + state::SeqKey("", h.spool_seq));
     held_bytes_ -= h.chunk.bytes.size();
     held_.pop_front();
   }
@@ -474,6 +602,11 @@ void Pipeline::Release(int64_t upto) {
 
 void Pipeline::AdvanceWatermark() {
   const Clock::time_point now = Clock::now();
+  if (now - started_ < options_.idle_source) {
+    for (const auto& [input, heard] : inputs_heard_) {
+      if (!heard) return;  // an input not heard from yet may still be behind
+    }
+  }
   int64_t low = INT64_MAX;
   for (const auto& [key, source] : sources_) {
     if (source->max_time_ns == INT64_MIN) continue;
@@ -481,10 +614,14 @@ void Pipeline::AdvanceWatermark() {
     low = std::min(low, source->max_time_ns);
   }
   // Every source idle: nothing holds the held events back.
-  Release(low);
-  const int64_t merged = low == INT64_MAX ? released_max_ns_ : std::min(low, released_max_ns_);
-  if (merged == INT64_MIN) return;
-  const int64_t next = merged <= INT64_MIN + options_.lateness_ns ? INT64_MIN : merged - options_.lateness_ns;
+  const int64_t release = low == INT64_MAX ? INT64_MAX
+                          : low <= INT64_MIN + options_.reorder_window_ns ? INT64_MIN
+                                                                          : low - options_.reorder_window_ns;
+  Release(release);
+  // The watermark is the merge's release point, as in replay: windows close
+  // there. With every source idle, the latest event processed.
+  const int64_t next = release == INT64_MAX ? released_max_ns_ : release;
+  if (next == INT64_MIN) return;
   if (next <= watermark_.load(std::memory_order_relaxed)) return;
   watermark_.store(next, std::memory_order_relaxed);
   detector_.AdvanceWatermark(next);
@@ -505,6 +642,51 @@ void Pipeline::CheckReload() {
                kept ? "kept" : "started empty (correlation rules changed)");
 }
 
+void Pipeline::CollectPartialPositions(state::StateBatch* b) {
+  struct FileCut {
+    TailPosition position;
+    bool cut = false;  // the first unprocessed event was found
+    SkipList skip;
+  };
+  absl::flat_hash_map<std::string, FileCut> files;
+  std::vector<std::string> order;
+  for (const auto& h : held_) {
+    const bool any_processed =
+        std::find(h->processed.begin(), h->processed.end(), 1) != h->processed.end();
+    if (!h->chunk.file) {
+      // A spooled network chunk partly processed: its record says which
+      // events were.
+      if (h->spool_seq == 0 || !any_processed) continue;
+      SkipList skip;
+      ForEachWithOrdinal(h->batch, [&](size_t i, uint64_t offset, uint32_t ordinal) {
+        if (h->processed[i]) skip.emplace_back(offset, ordinal);
+      });
+      spool_puts_.emplace_back(std::string(kSpoolKeyPrefix) + state::SeqKey("", h->spool_seq),
+                               EncodeSpool(h->chunk, skip));
+      continue;
+    }
+    const std::string key = TailKey(*h->chunk.file);
+    auto [it, added] = files.try_emplace(key);
+    FileCut& f = it->second;
+    if (added) order.push_back(key);
+    if (f.cut && !any_processed) continue;
+    ForEachWithOrdinal(h->batch, [&](size_t i, uint64_t offset, uint32_t ordinal) {
+      if (!f.cut && !h->processed[i]) {
+        f.cut = true;
+        f.position = TailPosition{*h->chunk.file, h->chunk.file_path, offset};
+      } else if (f.cut && h->processed[i]) {
+        f.skip.emplace_back(offset, ordinal);
+      }
+    });
+    if (!f.cut) f.position = TailPosition{*h->chunk.file, h->chunk.file_path, h->chunk.end_offset};
+  }
+  for (const std::string& key : order) {
+    FileCut& f = files[key];
+    moved_files_.erase(key);  // superseded: this position is later
+    b->Put(Family::kPositions, key, EncodeTail(f.position, f.skip));
+  }
+}
+
 absl::Status Pipeline::CommitDeliveries() {
   if (!status_.ok()) return status_;
   return Commit();
@@ -513,7 +695,10 @@ absl::Status Pipeline::CommitDeliveries() {
 absl::Status Pipeline::Commit() {
   state::StateBatch b;
   if (absl::Status s = detector_.Collect(&b); !s.ok()) return s;
-  for (auto& [key, pos] : moved_files_) b.Put(Family::kPositions, key, EncodeTail(pos));
+  CollectPartialPositions(&b);
+  for (auto& [key, pos] : moved_files_) b.Put(Family::kPositions, key, EncodeTail(pos, {}));
+  for (auto& [key, value] : spool_puts_) b.Put(Family::kPositions, key, value);
+  for (const std::string& key : spool_deletes_) b.Delete(Family::kPositions, key);
   const uint64_t first_new = next_seq_;
   for (const state::AlertLine& a : pending_alerts_) {
     b.Put(Family::kOutbox, state::SeqKey("", next_seq_++), a.line);
@@ -552,6 +737,8 @@ absl::Status Pipeline::Commit() {
     ++seq;
   }
   pending_alerts_.clear();
+  spool_puts_.clear();
+  spool_deletes_.clear();
   for (auto& done : pending_done_) done(true);
   pending_done_.clear();
   moved_files_.clear();

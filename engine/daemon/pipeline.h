@@ -7,13 +7,16 @@
 // Event time, as replay: each source (a file, a syslog connection, an HTTP
 // input) has a watermark, the latest event time it delivered. An event is
 // processed once every active source has reached its time, so the sources
-// are merged in event-time order and the same records give the same alerts
-// live as in `credwatch replay`. A source that sent nothing for
+// are merged in event-time order. Records out of order within a source by up
+// to daemon.reorder_window (default 2 s) are put in order too; with the
+// window at replay.max_disorder the order, and so the alerts, are exactly
+// those of `credwatch replay` on the same records. A source that sent nothing for
 // daemon.idle_source (default 30 s of wall time) stops holding the others
 // back; when held events exceed daemon.queue_bytes the oldest are processed
 // anyway (counted in credwatch_reorder_forced_total). Records older than
 // what was already processed are processed at once and counted late.
-// Correlation windows close at the merged time minus replay.max_disorder.
+// The watermark (where correlation windows close) is the merge's release
+// point: the slowest active source's latest time minus the window.
 //
 //   Pipeline::Options opts = Pipeline::OptionsFrom(config);
 //   auto pipeline = Pipeline::Open(opts, rules, &queue, &metrics);   // opens state_dir
@@ -26,16 +29,19 @@
 // state.commit_events (default 100000) events, and when the queue goes idle
 // with work uncommitted; so an alert reaches the sinks within about one
 // interval of its event arriving, and an HTTP request is answered once its
-// records are committed.
+// records are committed to the spool.
 //
 // What a restart recovers: profiles, open correlation windows, the alert
 // folder (so repeats stay folded), file positions (each tailed file resumes
 // after the last chunk whose state was committed) and the outbox (alerts
 // committed but not confirmed by every sink are delivered again; each sink's
 // confirmed position is kept, so a sink that had them does not get them
-// twice). Records that arrived over the network but were not committed are
-// lost with the process: syslog has no acknowledgement; HTTP clients were
-// not answered 200 and must retry.
+// twice), and the spool: network chunks (syslog, HTTP) are written to the
+// state at the first commit after they arrive and removed once their events
+// are processed, so what was committed is processed after a crash. An HTTP
+// request is answered at that first commit. Syslog records received after
+// the last commit are lost with the process (syslog has no acknowledgement);
+// HTTP clients were not answered 200 and must retry.
 //
 // Thread-safety: Run on one thread; RequestStop, Healthy and the stats
 // getters from any thread.
@@ -74,11 +80,16 @@ class Pipeline {
   struct Options {
     Config config;
     state::StateOptions state;
-    // Between watermark and the latest event time of a source (default:
-    // config.replay.max_disorder, 10 min).
-    int64_t lateness_ns = 10LL * 60 * kNsPerSecond;
+    // daemon.reorder_window: events are processed once every active source
+    // is this far past them (default 2 s).
+    int64_t reorder_window_ns = 2 * kNsPerSecond;
     std::chrono::nanoseconds idle_source{std::chrono::seconds(30)};
     DeadLetterWriter* dead_letter = nullptr;  // not owned; may be null
+    // The configured inputs (IngestChunk::input names). Until each has
+    // delivered an event, or idle_source has passed since the start, nothing
+    // is processed: an input that is slower to start must not find its
+    // records late.
+    std::vector<std::string> inputs;
   };
   static Options OptionsFrom(const Config& config);
 
@@ -131,13 +142,15 @@ class Pipeline {
     uint64_t seq;
     Event* event;
     Held* held;
+    uint32_t index;  // in held->batch
     bool operator>(const Pending& o) const { return time != o.time ? time > o.time : seq > o.seq; }
   };
   Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet> rules,
            std::shared_ptr<const Site> site, std::unique_ptr<state::StateStore> store,
            IngestQueue* queue, Metrics* metrics);
   absl::Status Restore();
-  void Process(IngestChunk& chunk);
+  // `spool_seq`: the chunk's spool record when it comes from the spool, else 0.
+  void Process(IngestChunk& chunk, uint64_t spool_seq);
   Stream* StreamFor(const IngestChunk& chunk);
   void AdvanceWatermark();
   void Release(int64_t upto);
@@ -145,6 +158,9 @@ class Pipeline {
   void CompleteHeld();
   void CheckReload();
   absl::Status Commit();
+  // Where each file with held chunks stands at a commit: the first event not
+  // yet processed (in file order), and the events after it that were.
+  void CollectPartialPositions(state::StateBatch* b);
   void Fail(absl::Status s);
 
   Options options_;
@@ -171,6 +187,10 @@ class Pipeline {
 
   // Restored positions.
   std::vector<TailPosition> tail_positions_;
+  // Events at or after a restored position that were processed before the
+  // restart (record offset, ordinal among the record's events), by file
+  // (TailKey): skipped when read again.
+  absl::flat_hash_map<std::string, std::vector<std::pair<uint64_t, uint32_t>>> skip_;
   absl::flat_hash_map<std::string, uint64_t> sink_progress_;
 
   // Since the last commit.
@@ -179,6 +199,14 @@ class Pipeline {
   std::vector<std::function<void(bool)>> pending_done_;
   int64_t events_since_commit_ = 0;
   std::chrono::steady_clock::time_point last_commit_;
+  std::chrono::steady_clock::time_point started_;
+  absl::flat_hash_map<std::string, bool> inputs_heard_;  // configured input -> delivered an event
+
+  // The spool of network chunks (see Held::spool_seq).
+  std::vector<std::pair<uint64_t, IngestChunk>> spooled_;  // restored, processed first by Run
+  uint64_t next_spool_seq_ = 1;
+  std::vector<std::pair<std::string, std::string>> spool_puts_;  // for the next commit
+  std::vector<std::string> spool_deletes_;
 
   // Outbox: [acked_through_ + 1, next_seq_) are in it.
   uint64_t next_seq_ = 1;

@@ -370,6 +370,128 @@ TEST(FileTailer, RestartResumesCommittedPositionsIncludingFilesRotatedWhileDown)
   }
 }
 
+// A writer that rotates by rename every few hundred KiB (faster than the
+// daemon polls, and in the middle of a line), a daemon killed and restarted
+// every second or so, and a store that keeps every position ever committed.
+// The restarted tailer must go on from the committed positions through every
+// generation written since -- those the previous run saw but never committed
+// and those it never saw -- and must not wait for the unfinished last line of
+// a generation the writer has left behind.
+TEST(FileTailer, RestartWithStaleAndRotatedPositionsWhileTheWriterKeepsRotatingReadsEveryGeneration) {
+  TempDir dir;
+  const std::string log = dir / "journal.log";
+  int generation = 0;
+  auto Rotate = [&] {
+    Rename(log, log + "." + std::to_string(++generation));
+    std::this_thread::sleep_for(milliseconds(10));  // distinct mtimes: the order of generations
+  };
+  std::map<std::pair<uint64_t, uint64_t>, TailPosition> committed;
+  auto Commit = [&](const Tail& t) {
+    for (const auto& [id, pos] : t.positions) committed[id] = pos;
+  };
+  TailOptions o = Options({dir.path() + "/*.log"});
+  o.rotated_idle = milliseconds(10000);  // like the daemon's 5 s: longer than the daemon lives
+
+  // Run 1. One generation read whole, one read up to its unfinished last line
+  // (the writer rotated mid-line), one created and rotated between two polls,
+  // and the one at the path, which waits behind them.
+  {
+    Tail t(o);
+    t.tailer().Restore({});
+    EXPECT_THAT(t.Poll(), IsEmpty());
+    Append(log, NumberedLines("a", 1, 3));
+    EXPECT_THAT(t.Poll(), ElementsAreArray(Split("a", 1, 3)));
+    Rotate();  // .1
+    Append(log, NumberedLines("b", 1, 3));
+    EXPECT_THAT(t.Poll(), ElementsAreArray(Split("b", 1, 3)));
+    Append(log, "b4\nb5-unfini");
+    Rotate();  // .2
+    Append(log, "shed\n" + NumberedLines("c", 1, 3));
+    Rotate();  // .3
+    Append(log, NumberedLines("d", 1, 2));
+    EXPECT_THAT(t.Poll(), ElementsAre("b4")) << "live, the unfinished line is held for rotated_idle";
+    Commit(t);
+  }  // killed
+  // While down: the file at the path is rotated too.
+  Append(log, "d3\n");
+  Rotate();  // .4
+  Append(log, NumberedLines("e", 1, 2));
+
+  // What the store holds besides: positions of files long gone, one whose
+  // inode a file without a position has now (young, so a short fingerprint),
+  // one whose inode is free.
+  struct stat st {};
+  ASSERT_EQ(::stat((log + ".3").c_str(), &st), 0);
+  const uint64_t device = static_cast<uint64_t>(st.st_dev);
+  std::vector<TailPosition> positions;
+  for (const auto& [id, pos] : committed) positions.push_back(pos);
+  positions.push_back(TailPosition{FileKey{device, InodeOf(log + ".3"), FileFingerprint("z1\n"), 3}, log, 3});
+  Append(dir / "gone", "gone\n");
+  const uint64_t gone_inode = InodeOf(dir / "gone");
+  std::filesystem::remove(dir / "gone");
+  positions.push_back(TailPosition{FileKey{device, gone_inode, FileFingerprint("gone\n"), 5}, log, 5});
+
+  // Run 2: the rest of .2, then .3, .4 and the file at the path, in order.
+  {
+    Tail t(o);
+    t.tailer().Restore(positions);
+    std::vector<std::string> want = {"b5-unfini", "shed"};
+    for (const std::string& s : Split("c", 1, 3)) want.push_back(s);
+    for (const std::string& s : Split("d", 1, 3)) want.push_back(s);
+    for (const std::string& s : Split("e", 1, 2)) want.push_back(s);
+    EXPECT_THAT(t.PollFor(want.size(), milliseconds(1000)), ElementsAreArray(want));
+    EXPECT_EQ(t.tailer().stats().lost_rotated.load(), 2u);
+    for (const IngestChunk& c : t.chunks) EXPECT_EQ(c.file_path, log);
+
+    // Writes go on and rotate, once between two polls.
+    Append(log, "e3\n");
+    Rotate();  // .5
+    Append(log, NumberedLines("f", 1, 2));
+    Rotate();  // .6
+    Append(log, "g1\n");
+    EXPECT_THAT(t.PollFor(4, milliseconds(1000)), ElementsAre("e3", "f1", "f2", "g1"));
+    Commit(t);
+  }
+
+  // Run 3: everything was committed; nothing is read twice.
+  positions.clear();
+  for (const auto& [id, pos] : committed) positions.push_back(pos);
+  Tail t(o);
+  t.tailer().Restore(positions);
+  EXPECT_THAT(t.Poll(), IsEmpty());
+  Append(log, "g2\n");
+  EXPECT_THAT(t.Poll(), ElementsAre("g2"));
+  EXPECT_THAT(t.Poll(), IsEmpty());
+}
+
+// Generations created and renamed away between two polls are read (before
+// the file now at the path); rotated files that were there before the first
+// poll are not.
+TEST(FileTailer, GenerationsRotatedBetweenTwoPollsAreRead) {
+  TempDir dir;
+  const std::string log = dir / "app.log";
+  Append(log + ".1", "before-we-started\n");
+  std::this_thread::sleep_for(milliseconds(20));
+  Tail t(Options({dir.path() + "/*.log"}));
+  EXPECT_THAT(t.Poll(), IsEmpty());
+  Append(log, "p1\n");
+  Rename(log, log + ".2");
+  std::this_thread::sleep_for(milliseconds(10));
+  Append(log, "q1\n");
+  Rename(log, log + ".3");
+  std::this_thread::sleep_for(milliseconds(10));
+  Append(log, "r1\n");
+  EXPECT_THAT(t.Poll(), ElementsAre("p1", "q1", "r1"));
+  for (const IngestChunk& c : t.chunks) EXPECT_EQ(c.stream, log);
+
+  // Again, with nothing at the path when the tailer looks.
+  Rename(log, log + ".4");
+  Append(log, "s1\n");
+  Rename(log, log + ".5");
+  EXPECT_THAT(t.Poll(), ElementsAre("s1"));
+  EXPECT_THAT(t.Poll(), IsEmpty());
+}
+
 TEST(FileTailer, CopytruncateWhileDownResumesFromTheCopy) {
   TempDir dir;
   const std::string log = dir / "app.log";

@@ -94,6 +94,11 @@ struct DaemonConfig {
   // A source that sent nothing for this long stops holding the watermark
   // back; default 30s.
   int64_t idle_source_ns = 30'000'000'000;
+  // How far behind the slowest active source the event-time merge holds
+  // events, so records out of order by up to this much are put in order.
+  // Default 2s; replay.max_disorder gives exactly replay's order (and alerts
+  // wait that much longer).
+  int64_t reorder_window_ns = 2'000'000'000;
   int64_t stop_timeout_ns = 30'000'000'000;  // drain on SIGTERM; default 30s
   bool watch_rules = true;                   // reload when a rule file changes; default true
 };
