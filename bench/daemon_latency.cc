@@ -15,6 +15,7 @@
 // that makes the alert durable, delivery, HTTP) is inside it.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -73,6 +74,10 @@ int Connect(int port) {
     ::close(fd);
     return -1;
   }
+  // Each millisecond's lines leave at once (as a syslog relay sends them),
+  // not when Nagle's algorithm and delayed ACKs let them.
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
 

@@ -96,9 +96,9 @@ struct DaemonConfig {
   int64_t idle_source_ns = 30'000'000'000;
   // How far behind the slowest active source the event-time merge holds
   // events, so records out of order by up to this much are put in order.
-  // Default 2s; replay.max_disorder gives exactly replay's order (and alerts
-  // wait that much longer).
-  int64_t reorder_window_ns = 2'000'000'000;
+  // Default 0 (an alert waits for nothing but the slowest source); set
+  // replay.max_disorder for exactly replay's order (alerts wait that long).
+  int64_t reorder_window_ns = 0;
   int64_t stop_timeout_ns = 30'000'000'000;  // drain on SIGTERM; default 30s
   bool watch_rules = true;                   // reload when a rule file changes; default true
 };
