@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Durable state benchmarks (issue: pipeline and durable state):
+#   1. throughput of `credwatch replay` with the full rule pack on a simulated
+#      dataset of EVENTS events: 1 and 2 shards without state, and with state
+#      (RocksDB write-behind, sync per commit) on;
+#   2. memory with CREDS distinct credentials under a memory budget: peak
+#      resident memory against the budget, and bytes per credential.
+#
+#   bench/state_bench.sh [EVENTS (default 10000000)] [CREDS (default 2000000)]
+#
+# Writes bench/results/state-<EVENTS>-<CREDS>-<time>.md. Needs ~1 KB of disk
+# per simulated event. Run on an otherwise idle machine; compare the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events="${1:-10000000}"
+creds="${2:-2000000}"
+bash scripts/setup.sh >/dev/null
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCREDWATCH_BUILD_TESTS=OFF \
+  -DCREDWATCH_BUILD_BENCH=ON >/dev/null
+cmake --build build-bench -j"$(nproc)" --target credwatch >/dev/null
+bin=./build-bench/credwatch
+mkdir -p bench/data bench/results
+out="bench/results/state-$events-$creds-$(date -u +%Y%m%dT%H%M%SZ).md"
+
+# The summary line of a replay: "... N events, ..." and "... X events/s ... peak memory Y MiB".
+summary() { grep -E 'events/s|inputs,' "$1" | tr '\n' ' '; }
+rate() { grep -oE '[0-9]+ events/s' "$1" | head -1 | cut -d' ' -f1; }
+peak() { grep -oE 'peak memory [0-9.]+ MiB' "$1" | head -1 | awk '{print $3}'; }
+
+{
+  echo "# credwatch durable-state benchmark"
+  echo
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB. $(date -u +%Y-%m-%dT%H:%MZ)."
+  echo
+} > "$out"
+
+# ---- 1. throughput, persistence on and off --------------------------------
+data="bench/data/sim-$events"
+if [[ ! -f "$data/labels.json" ]]; then
+  rm -rf "$data"
+  "$bin" simulate --events "$events" --seed 1 "$data" >/dev/null
+fi
+files=("$data/cloudtrail.ndjson" "$data/journal.ndjson" "$data/flows.ndjson")
+cat "${files[@]}" > /dev/null
+run() {  # name, flags...
+  local name="$1"; shift
+  local log="bench/data/state-$name.log"
+  rm -rf bench/data/state-dir
+  "$bin" replay --config "$data/credwatch.yaml" --rules rules/ --output /dev/null "$@" "${files[@]}" 2> "$log" || true
+  echo "| $name | $(rate "$log") | $(peak "$log") |" >> "$out"
+  echo "$name: $(summary "$log")" >&2
+}
+{
+  echo "## Replay throughput, $events simulated events, full rule pack"
+  echo
+  echo "| run | events/s | peak MiB |"
+  echo "|---|---:|---:|"
+} >> "$out"
+run "no state, 1 shard" --no-state --shards 1
+run "no state, 2 shards" --no-state --shards 2
+run "state on (sync commit)" --state-dir bench/data/state-dir --sync commit
+run "state on (sync none)" --state-dir bench/data/state-dir --sync none
+echo >> "$out"
+
+# ---- 2. many credentials under a memory budget -----------------------------
+cdata="bench/data/creds-$creds.ndjson"
+if [[ ! -f "$cdata" ]]; then
+  # Each credential logs in from its own address and reads one object: a
+  # profile with a source, a host, a read volume.
+  awk -v n="$creds" 'BEGIN {
+    for (i = 0; i < n; i++) {
+      t = 1735689600 + i;  # one credential a second: windows and the merge hold minutes, not the whole input
+      printf "{\"time\":%d000000000,\"kind\":\"auth\",\"action\":\"login\",\"outcome\":\"success\",\"credential\":\"c%07d\",\"src.ip\":\"10.%d.%d.%d\",\"host\":\"h%d\"}\n", t, i, (i/65536)%256, (i/256)%256, i%256, i%16;
+      printf "{\"time\":%d000000001,\"kind\":\"access\",\"action\":\"read\",\"outcome\":\"success\",\"credential\":\"c%07d\",\"src.ip\":\"10.%d.%d.%d\",\"host\":\"h%d\",\"object\":\"/srv/o%d\",\"bytes\":4096}\n", t, i, (i/65536)%256, (i/256)%256, i%256, i%16, i%1000;
+    }
+  }' > "$cdata"
+fi
+# Profiles are what memory_budget bounds; open correlation windows have their
+# own bound (rules::CorrelationLimits: 100000 groups per rule), so the runs
+# are made with the full pack and with one stateless rule (profiles only).
+mkdir -p bench/data/one-rule
+cat > bench/data/one-rule/login.yml <<'YAML'
+title: Login from a new source
+id: 5b0e0000-0000-4000-8000-00000000be02
+level: low
+logsource: {product: credwatch}
+detection:
+  sel: {action: login, outcome: success, profile.src_new: true}
+  condition: sel
+YAML
+{
+  echo "## $creds distinct credentials (one login and one read each), state on"
+  echo
+  echo "| rules | memory_budget | peak RSS MiB | RSS over budget MiB | state on disk MiB | disk bytes/credential |"
+  echo "|---|---:|---:|---:|---:|---:|"
+} >> "$out"
+for pack in "rules/" "bench/data/one-rule"; do
+  for budget in 64 256; do
+    log="bench/data/creds-$budget.log"
+    rm -rf bench/data/creds-state
+    "$bin" replay --format native --rules "$pack" --output /dev/null --state-dir bench/data/creds-state \
+      --sync none --commit-events 10000 --memory-budget "${budget}MiB" "$cdata" 2> "$log" || true
+    p=$(peak "$log")
+    disk=$(du -sm bench/data/creds-state | cut -f1)
+    bytes=$(du -sb bench/data/creds-state | cut -f1)
+    echo "| $pack | ${budget} MiB | $p | $(awk -v p="$p" -v b="$budget" 'BEGIN{printf "%.1f", p-b}') | $disk | $(( bytes / creds )) |" >> "$out"
+    echo "$pack budget $budget: $(summary "$log")" >&2
+  done
+done
+# The fixed overhead: the same replay on a handful of credentials.
+head -n 1000 "$cdata" > bench/data/creds-small.ndjson
+rm -rf bench/data/creds-state
+"$bin" replay --format native --rules rules/ --output /dev/null --state-dir bench/data/creds-state \
+  --sync none --memory-budget 64MiB bench/data/creds-small.ndjson 2> bench/data/creds-small.log || true
+echo >> "$out"
+echo "Fixed overhead (same command on 500 credentials): peak $(peak bench/data/creds-small.log) MiB." >> "$out"
+rm -rf bench/data/creds-state bench/data/state-dir
+cat "$out"
+echo "written: $out"
