@@ -110,6 +110,7 @@ struct FileTailer::Match {
   uint64_t inode = 0;
   uint64_t size = 0;
   timespec mtime{};
+  size_t pattern = 0;  // glob matches: its index in TailOptions::paths
 };
 
 // One open file. Invariants: offset <= scanned_to; bytes before `offset`
@@ -180,7 +181,8 @@ bool FileTailer::IsTracked(uint64_t device, uint64_t inode) const {
 std::vector<FileTailer::Match> FileTailer::ExpandGlobs() {
   std::vector<Match> matches;
   std::vector<std::pair<std::string, int>> dir_errors;
-  for (const std::string& pattern : options_.paths) {
+  for (size_t pattern_index = 0; pattern_index < options_.paths.size(); ++pattern_index) {
+    const std::string& pattern = options_.paths[pattern_index];
     glob_t g{};
     t_glob_errors = &dir_errors;
     int rc = ::glob(pattern.c_str(), kGlobFlags, &OnGlobError, &g);
@@ -197,7 +199,7 @@ std::vector<FileTailer::Match> FileTailer::ExpandGlobs() {
         if (!S_ISREG(st.st_mode)) continue;
         matches.push_back(Match{std::move(path), static_cast<uint64_t>(st.st_dev),
                                 static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
-                                st.st_mtim});
+                                st.st_mtim, pattern_index});
       }
     } else if (rc == GLOB_NOSPACE) {
       ReportError(pattern, "cannot expand", ENOMEM);
@@ -344,6 +346,16 @@ std::unique_ptr<FileTailer::TailedFile> FileTailer::FindCopy(const FileKey& key,
 void FileTailer::ResolveRestored(const std::vector<Match>& matches, Clock::time_point now) {
   std::vector<TailPosition> positions = std::move(restored_);
   restored_.clear();
+  // Since when each pattern has been followed (by index in options_.paths).
+  std::vector<std::optional<timespec>> followed_since(options_.paths.size());
+  std::erase_if(positions, [&](const TailPosition& p) {
+    if (!p.followed_since) return false;
+    auto it = std::find(options_.paths.begin(), options_.paths.end(), p.path);
+    if (it != options_.paths.end()) {
+      followed_since[static_cast<size_t>(it - options_.paths.begin())] = p.followed_since;
+    }
+    return true;
+  });
   // Group the positions of one (device, inode); within a group the largest
   // offset first. A group can hold positions of different files (a stale one
   // of a deleted file whose inode a new file reuses): the fingerprint decides.
@@ -417,20 +429,35 @@ void FileTailer::ResolveRestored(const std::vector<Match>& matches, Clock::time_
   // rotated files have no position when the previous run stopped before
   // committing any of their lines (or they came and went while we were
   // down): without them, everything between that file and the one now at
-  // the path would be skipped.
-  std::vector<std::pair<std::string, timespec>> newest_rotated;
+  // the path would be skipped. A path with no rotated file resumed (none of
+  // its rotated generations committed, perhaps no line at all: the previous
+  // runs were killed before their first commit) has them since its pattern
+  // has been followed.
+  std::vector<std::pair<std::string, timespec>> generations_since;
   for (const auto& f : files_) {
     f->restored = true;
     if (at_glob(*f)) continue;
-    auto it = std::find_if(newest_rotated.begin(), newest_rotated.end(),
+    auto it = std::find_if(generations_since.begin(), generations_since.end(),
                            [&](const auto& p) { return p.first == f->path; });
-    if (it == newest_rotated.end()) {
-      newest_rotated.emplace_back(f->path, f->mtime_seen);
+    if (it == generations_since.end()) {
+      generations_since.emplace_back(f->path, f->mtime_seen);
     } else if (Before(it->second, f->mtime_seen)) {
       it->second = f->mtime_seen;
     }
   }
-  for (const auto& [path, since] : newest_rotated) {
+  auto since_followed = [&](const std::string& path, size_t pattern) {
+    if (!followed_since[pattern] || std::any_of(generations_since.begin(), generations_since.end(),
+                                                [&](const auto& p) { return p.first == path; })) {
+      return;
+    }
+    generations_since.emplace_back(path, *followed_since[pattern]);
+  };
+  for (const Match& m : matches) since_followed(m.path, m.pattern);
+  for (size_t i = 0; i < options_.paths.size(); ++i) {
+    // A plain path has generations even while nothing is at it (renamed away).
+    if (options_.paths[i].find_first_of("*?[{") == std::string::npos) since_followed(options_.paths[i], i);
+  }
+  for (const auto& [path, since] : generations_since) {
     for (std::unique_ptr<TailedFile>& g : MissedGenerations(path, matches, since, now)) {
       g->restored = true;
       files_.push_back(std::move(g));

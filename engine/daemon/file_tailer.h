@@ -38,10 +38,13 @@
 //    bytes is a new file (inode reuse) and is read from 0. A position whose
 //    file is nowhere (compressed or deleted meanwhile) is counted in
 //    `lost_rotated`. Glob matches with no position are read from 0. So are
-//    the siblings modified at or after the newest rotated file so resumed
-//    that have no position (its successors: the previous run had not
+//    the siblings that have no position modified at or after the newest
+//    rotated file so resumed (its successors: the previous run had not
 //    committed any of their lines, or they came and went while it was down),
-//    oldest first. A file resumed rotated has been idle for an unknown time:
+//    oldest first; for a path with no rotated file resumed, those modified
+//    since its pattern has been followed (TailPosition::followed_since:
+//    runs killed before their first commit leave no position, whatever they
+//    had read). A file resumed rotated has been idle for an unknown time:
 //    its final line without '\n' is submitted as soon as a newer file at its
 //    path has data (the writer moved on), not after `rotated_idle`, so that
 //    restarts closer together than that still make progress.
@@ -81,6 +84,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +126,13 @@ struct TailPosition {
   FileKey key;
   std::string path;     // IngestChunk::file_path
   uint64_t offset = 0;  // IngestChunk::end_offset of the last committed chunk
+  // Set instead when this is no file's position but the time (the wall
+  // clock of file mtimes) since which the pattern `path` (one of
+  // TailOptions::paths) has been followed with this state; `key` and
+  // `offset` are unused. Restore reads the rotated generations modified
+  // since then that no position accounts for (see "rotation while the
+  // daemon was down").
+  std::optional<timespec> followed_since;
 };
 
 // Counters, read from any thread (relaxed).
@@ -149,7 +160,8 @@ class FileTailer {
   FileTailer& operator=(const FileTailer&) = delete;
 
   // The committed positions, before the first poll. Several positions for
-  // one (device, inode) are fine: the largest offset wins.
+  // one (device, inode) are fine: the largest offset wins. Entries with
+  // followed_since for patterns not in TailOptions::paths are ignored.
   void Restore(const std::vector<TailPosition>& positions);
 
   // One scan: expand the globs, notice new, rotated and truncated files,

@@ -1,7 +1,10 @@
 #include "daemon/pipeline.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +25,9 @@ constexpr std::string_view kDaemonRunDescription = "credwatch run (daemon)";
 constexpr uint64_t kDaemonRunFingerprint = 0xDAE3'0000'0000'0001ULL;
 constexpr std::string_view kDaemonCursorKey = "daemon";   // positions: next outbox seq, acked
 constexpr std::string_view kTailKeyPrefix = "tail/";      // positions, + device:inode
+// When each file pattern was first followed with this state (see
+// TailPosition::followed_since).
+constexpr std::string_view kFollowedKeyPrefix = "followed/";  // positions, + pattern
 constexpr std::string_view kSinkKeyPrefix = "sink/";      // positions, + sink name
 // Network chunks (syslog, HTTP) until their events are processed: they
 // cannot be read again from a file, so they are kept here.
@@ -30,6 +36,7 @@ constexpr char kSpoolTag = 'P';
 constexpr char kTailTag = 'T';
 constexpr char kDaemonTag = 'D';
 constexpr char kSinkTag = 'S';
+constexpr char kFollowedTag = 'F';
 constexpr char kVersion = 1;
 
 using SkipList = std::vector<std::pair<uint64_t, uint32_t>>;
@@ -299,6 +306,7 @@ absl::Status Pipeline::Restore() {
   });
   if (!scanned.ok()) return scanned;
   if (!bad.ok()) return bad;
+  if (absl::Status s = RestoreFollowedSince(); !s.ok()) return s;
   scanned = store_->Scan(Family::kPositions, kSpoolKeyPrefix, [&](std::string_view key, std::string_view v) {
     IngestChunk c;
     std::vector<std::pair<uint64_t, uint32_t>> skip;
@@ -325,6 +333,40 @@ absl::Status Pipeline::Restore() {
   });
   if (!scanned.ok()) return scanned;
   return bad;
+}
+
+absl::Status Pipeline::RestoreFollowedSince() {
+  // Recorded at the first start that follows a pattern, before its tailer
+  // polls: a run killed before its first commit leaves no position, yet the
+  // generations rotated since are the daemon's to read (FileTailer::Restore).
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &now);  // the clock of file mtimes, as the tailer's
+  state::StateBatch b;
+  bool added = false;
+  for (const InputConfig& in : options_.config.inputs) {
+    if (in.type != "file") continue;
+    for (const std::string& pattern : in.paths) {
+      const std::string key = std::string(kFollowedKeyPrefix) + pattern;
+      std::string value;
+      auto got = store_->Get(Family::kPositions, key, &value);
+      if (!got.ok()) return got.status();
+      uint64_t ns = 0;
+      if (!*got) {
+        ns = static_cast<uint64_t>(now.tv_sec) * kNsPerSecond + static_cast<uint64_t>(now.tv_nsec);
+        b.Put(Family::kPositions, key, EncodeU64(kFollowedTag, ns));
+        added = true;
+      } else if (!DecodeU64(value, kFollowedTag, &ns)) {
+        return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(),
+                                                "' is corrupted: a file input's start cannot be read. "
+                                                "Move it away to start over"));
+      }
+      TailPosition p;
+      p.path = pattern;
+      p.followed_since = timespec{static_cast<time_t>(ns / kNsPerSecond), static_cast<long>(ns % kNsPerSecond)};
+      tail_positions_.push_back(std::move(p));
+    }
+  }
+  return added ? store_->Commit(b) : absl::OkStatus();
 }
 
 uint64_t Pipeline::SinkDeliveredThrough(std::string_view sink_name) const {

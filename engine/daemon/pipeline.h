@@ -8,7 +8,7 @@
 // input) has a watermark, the latest event time it delivered. An event is
 // processed once every active source has reached its time, so the sources
 // are merged in event-time order. Records out of order within a source by up
-// to daemon.reorder_window (default 2 s) are put in order too; with the
+// to daemon.reorder_window (default 0) are put in order too; with the
 // window at replay.max_disorder the order, and so the alerts, are exactly
 // those of `credwatch replay` on the same records. A source that sent nothing for
 // daemon.idle_source (default 30 s of wall time) stops holding the others
@@ -81,8 +81,8 @@ class Pipeline {
     Config config;
     state::StateOptions state;
     // daemon.reorder_window: events are processed once every active source
-    // is this far past them (default 2 s).
-    int64_t reorder_window_ns = 2 * kNsPerSecond;
+    // is this far past them (default 0).
+    int64_t reorder_window_ns = 0;
     std::chrono::nanoseconds idle_source{std::chrono::seconds(30)};
     DeadLetterWriter* dead_letter = nullptr;  // not owned; may be null
     // The configured inputs (IngestChunk::input names). Until each has
@@ -101,7 +101,8 @@ class Pipeline {
                                                         IngestQueue* queue, Metrics* metrics);
   ~Pipeline();
 
-  // Committed positions of tailed files, for FileTailer::Restore.
+  // Committed positions of tailed files, and since when each file pattern
+  // has been followed (TailPosition::followed_since), for FileTailer::Restore.
   const std::vector<TailPosition>& TailPositions() const { return tail_positions_; }
   // Committed sink progress, for Delivery's start_after (by sink name).
   uint64_t SinkDeliveredThrough(std::string_view sink_name) const;
@@ -149,6 +150,9 @@ class Pipeline {
            std::shared_ptr<const Site> site, std::unique_ptr<state::StateStore> store,
            IngestQueue* queue, Metrics* metrics);
   absl::Status Restore();
+  // Adds to tail_positions_ since when each file pattern has been followed,
+  // recording it (now) for patterns new to the state.
+  absl::Status RestoreFollowedSince();
   // `spool_seq`: the chunk's spool record when it comes from the spool, else 0.
   void Process(IngestChunk& chunk, uint64_t spool_seq);
   Stream* StreamFor(const IngestChunk& chunk);

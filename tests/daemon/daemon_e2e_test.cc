@@ -5,6 +5,7 @@
 // repeats nothing; a broken rule file leaves the running rules in force.
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -279,14 +280,37 @@ TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRe
   const std::string expected = Slurp(dir / "replay.ndjson");
   ASSERT_GE(std::count(expected.begin(), expected.end(), '\n'), 3);
 
-  std::mt19937 rng(std::random_device{}());
+  // What happened when, in the daemon's log between its runs' lines: shown
+  // on failure with the files the tail directory held.
+  const fs::path log = dir / "daemon.log";
+  auto note = [&](const std::string& what) {
+    std::ofstream(log, std::ios::binary | std::ios::app) << "--- test: " << what << "\n";
+  };
+  auto tail_metrics = [&](const DaemonProcess& d) {
+    HttpResponse m = Http(d.PortOf("admin listening"), "GET", "/metrics");
+    std::string out;
+    for (const char* name : {"credwatch_events_total", "credwatch_tail_bytes_read", "credwatch_tail_rotations",
+                             "credwatch_tail_files_open", "credwatch_ingest_queue_chunks"}) {
+      out += std::string(" ") + name + "=" + std::to_string(static_cast<int64_t>(MetricSum(m.body, name)));
+    }
+    return out;
+  };
+
+  const uint32_t seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  note("seed " + std::to_string(seed));
   const int parts = 5;
   for (int part = 0; part < parts; ++part) {
-    DaemonProcess daemon(config, dir / "daemon.log");
+    DaemonProcess daemon(config, log);
     ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
     const size_t from = journal.size() * part / parts, to = journal.size() * (part + 1) / parts;
     WriteRotating(dir / "tail", "cloudtrail.log", journal, 256 << 10, from, to);
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));
+    const int wait_ms = std::uniform_int_distribution<int>(0, 400)(rng);
+    note("part " + std::to_string(part) + ": lines [" + std::to_string(from) + ", " + std::to_string(to) +
+         ") written");
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    note("part " + std::to_string(part) + ": " + (part % 2 == 0 ? "SIGKILL" : "SIGTERM") + " after " +
+         std::to_string(wait_ms) + " ms;" + tail_metrics(daemon));
     if (part % 2 == 0) {
       daemon.Kill9();
     } else {
@@ -295,24 +319,43 @@ TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRe
     }
   }
   // The last start reads what is left (also in files rotated while down).
-  DaemonProcess daemon(config, dir / "daemon.log");
+  DaemonProcess daemon(config, log);
   ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
   EXPECT_TRUE(WaitFor([&] {
     HttpResponse m = Http(daemon.PortOf("admin listening"), "GET", "/metrics");
     return m.status == 200 && MetricSum(m.body, "credwatch_ingest_queue_chunks") == 0;
   }, std::chrono::seconds(60)));
   std::this_thread::sleep_for(std::chrono::seconds(3));  // idle sources release held events
+  note("last run: SIGTERM;" + tail_metrics(daemon));
   daemon.Signal(SIGTERM);
   ASSERT_EQ(daemon.Wait(), 0) << daemon.Log();
 
   const std::string got = WithoutOrigin(Slurp(dir / "alerts.ndjson"));
   const std::string want = WithoutOrigin(expected);
-  size_t first = 0;
-  while (first < got.size() && first < want.size() && got[first] == want[first]) ++first;
-  EXPECT_EQ(got, want) << "first difference at byte " << first << ":\n  got:  "
-                       << got.substr(first > 200 ? first - 200 : 0, 300) << "\n  want: "
-                       << want.substr(first > 200 ? first - 200 : 0, 300) << "\n" << "alerts across kills and restarts must equal one clean replay's\n"
-                           << Slurp(dir / "daemon.log");
+  if (got != want) {
+    // The alerts that differ (as sets of lines), the files tailed, and the
+    // daemon's log with the test's notes.
+    std::vector<std::string> a = Lines(got), b = Lines(want);
+    std::multiset<std::string> sa(a.begin(), a.end()), sb(b.begin(), b.end());
+    std::string diff;
+    for (const auto& l : sa) {
+      if (!sb.count(l)) diff += "only daemon: " + l.substr(0, 600) + "\n";
+    }
+    for (const auto& l : sb) {
+      if (!sa.count(l)) diff += "only replay: " + l.substr(0, 600) + "\n";
+    }
+    std::string files;
+    for (const auto& e : fs::directory_iterator(dir / "tail")) {
+      struct stat st {};
+      ::stat(e.path().c_str(), &st);
+      files += "  " + e.path().filename().string() + " inode " + std::to_string(st.st_ino) + ", " +
+               std::to_string(st.st_size) + " bytes\n";
+    }
+    ADD_FAILURE() << "alerts across kills and restarts must equal one clean replay's (" << a.size() << " vs "
+                  << b.size() << " lines, " << journal.size() << " records written)\n"
+                  << diff << "tailed files:\n" << files << "daemon log (" << log.string() << "):\n"
+                  << Slurp(log);
+  }
 }
 
 TEST_F(DaemonE2eTest, ABrokenRuleFileKeepsTheRunningRulesAndShowsInMetrics) {

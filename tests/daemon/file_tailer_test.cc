@@ -492,6 +492,59 @@ TEST(FileTailer, GenerationsRotatedBetweenTwoPollsAreRead) {
   EXPECT_THAT(t.Poll(), IsEmpty());
 }
 
+// A daemon killed before its first commit leaves no position at all: the
+// restarted tailer reads the generations rotated since the pattern has been
+// followed (the state's record of it), those the previous run read and those
+// it never saw, before the file at the path; older rotated files are not.
+TEST(FileTailer, RestartAfterARunThatCommittedNothingReadsTheGenerationsRotatedSinceItsStart) {
+  TempDir dir;
+  const std::string log = dir / "app.log";
+  Append(log + ".1", "before-we-started\n");
+  std::this_thread::sleep_for(milliseconds(20));
+  TailPosition started;
+  started.path = dir.path() + "/*.log";
+  started.followed_since.emplace();
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &*started.followed_since);  // the clock of mtimes
+  const TailOptions o = Options({started.path});
+
+  {
+    Tail t(o);
+    t.tailer().Restore({started});
+    EXPECT_THAT(t.Poll(), IsEmpty());
+    Append(log, NumberedLines("a", 1, 3));
+    Rename(log, log + ".2");
+    std::this_thread::sleep_for(milliseconds(10));
+    Append(log, "b1\n");
+    EXPECT_THAT(t.Poll(), ElementsAre("a1", "a2", "a3", "b1"));
+  }  // killed before the pipeline committed any of it
+  Append(log, "b2\n");
+  Rename(log, log + ".3");
+  std::this_thread::sleep_for(milliseconds(10));
+  Append(log, "c1\n");
+  {
+    Tail t(o);
+    t.tailer().Restore({started});
+    EXPECT_THAT(t.PollFor(6, milliseconds(1000)), ElementsAre("a1", "a2", "a3", "b1", "b2", "c1"));
+    EXPECT_THAT(t.Poll(), IsEmpty());
+    for (const IngestChunk& c : t.chunks) EXPECT_EQ(c.stream, log);
+  }
+  {
+    // The record of another pattern says nothing about this one's files.
+    TailPosition other = started;
+    other.path = dir.path() + "/*.txt";
+    Tail t(o);
+    t.tailer().Restore({other});
+    EXPECT_THAT(t.Poll(), ElementsAre("c1"));
+  }
+  // A plain path, renamed away when the restarted tailer looks.
+  Rename(log, log + ".4");
+  started.path = log;
+  Tail t(Options({log}));
+  t.tailer().Restore({started});
+  EXPECT_THAT(t.PollFor(6, milliseconds(1000)), ElementsAre("a1", "a2", "a3", "b1", "b2", "c1"));
+  EXPECT_THAT(t.Poll(), IsEmpty());
+}
+
 TEST(FileTailer, CopytruncateWhileDownResumesFromTheCopy) {
   TempDir dir;
   const std::string log = dir / "app.log";
