@@ -190,11 +190,13 @@ class Daemon {
 
   Config config_;
   Metrics metrics_;
+  // Before queue_: chunks still queued at exit hold HTTP sessions whose
+  // sockets belong to io_, so the queue must go first.
+  boost::asio::io_context io_;
   IngestQueue queue_;
   std::unique_ptr<DeadLetterWriter> dead_letter_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<Delivery> delivery_;
-  boost::asio::io_context io_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<FileTailer>> tailers_;
   std::vector<std::thread> tail_threads_;
@@ -484,8 +486,11 @@ void Daemon::Stop() {
   ready_ = false;
   tail_stop_ = true;
   for (auto& t : tail_threads_) t.join();
+  // Syslog stops now; HTTP and admin stay up until the final commit has
+  // answered the requests in flight (new ones get 503 once the queue is
+  // closed), so no client re-sends records that were committed.
   for (auto& l : listeners_) {
-    if (dynamic_cast<AdminListener*>(l.get()) == nullptr) l->Stop();
+    if (dynamic_cast<SyslogListener*>(l.get()) != nullptr) l->Stop();
   }
   // Let syslog connections hand over the messages they already hold (the
   // pipeline keeps taking chunks meanwhile) before the queue refuses more.
@@ -497,18 +502,22 @@ void Daemon::Stop() {
   if (pipeline_status_.ok()) {
     if (absl::Status s = pipeline_->CommitDeliveries(); !s.ok()) pipeline_status_ = s;
   }
+  // Let the io thread write the answers of the last commit's requests.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (auto& l : listeners_) l->Stop();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
 }
 
 int Daemon::Run() {
+  // Installed before anything starts, so a signal during start-up is not
+  // fatal (it is handled once the io thread runs).
+  boost::asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
   if (int rc = Start(); rc != 0) {
     // Started parts are stopped in order.
     if (pipeline_thread_.joinable() || io_thread_.joinable()) Stop();
     return rc;
   }
-  boost::asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
@@ -577,8 +586,7 @@ int RunDaemon(const DaemonOptions& options) {
   if (!options.state_dir.empty()) config->state_dir = options.state_dir;
   // A write to a closed socket must be an error, not the end of the process.
   ::signal(SIGPIPE, SIG_IGN);
-  // SIGTERM/SIGINT/SIGHUP are taken by Asio's signal_set; blocked in the
-  // other threads so they are not delivered there first.
+  // SIGTERM/SIGINT/SIGHUP are taken by Asio's signal_set (Daemon::Run).
   Daemon daemon(std::move(*config));
   return daemon.Run();
 }

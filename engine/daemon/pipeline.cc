@@ -133,6 +133,16 @@ uint64_t SeqOfKey(std::string_view tail) {
   return seq;
 }
 
+// Live records may be at most this far ahead of the wall clock.
+constexpr int64_t kMaxFutureNs = int64_t{24} * 3600 * 1'000'000'000;
+constexpr int64_t kEarliestTimeNs = int64_t{631152000} * 1'000'000'000;  // 1990-01-01
+
+int64_t WallNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 int64_t SteadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -156,6 +166,8 @@ struct Pipeline::Held {
   size_t pending = 0;     // events still in the heap
   uint64_t spool_seq = 0;  // network chunks: their record in the spool (0 = none)
   std::vector<uint8_t> processed;  // per event of batch
+  size_t size = 0;                 // chunk.bytes without the decoders' padding
+  size_t spooled_skip = 0;         // processed events its spool record lists
 };
 
 namespace {
@@ -228,9 +240,14 @@ Pipeline::Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet>
       store_(std::move(store)),
       detector_(DetectorOptionsFrom(options), rules, site_, store_.get()),
       publisher_(rules),
+      applied_rules_(rules),
       queue_(queue),
       metrics_(metrics) {
   rules_version_ = publisher_.version();
+  future_rejects_ = metrics_->GetCounter(
+      "credwatch_time_rejects_total",
+      "Events dated more than a day ahead of the clock or before 1990: not processed, so one "
+      "bad timestamp cannot move the watermark.");
   forced_ = metrics_->GetCounter(
       "credwatch_reorder_forced_total",
       "Events processed before every source reached their time because held events exceeded "
@@ -283,8 +300,10 @@ absl::Status Pipeline::Restore() {
     }
     next_seq_ = seq;
     uint64_t detection_seq = 0;
-    if (auto g = store_->Get(Family::kPositions, "daemon/detections", &value); g.ok() && *g) {
-      if (!DecodeU64(value, kDaemonTag, &detection_seq)) return corrupted("the detection counter cannot be read");
+    auto g = store_->Get(Family::kPositions, "daemon/detections", &value);
+    if (!g.ok()) return g.status();
+    if (*g && !DecodeU64(value, kDaemonTag, &detection_seq)) {
+      return corrupted("the detection counter cannot be read");
     }
     detector_.set_detection_seq(detection_seq);
   }
@@ -391,13 +410,31 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Pipeline::Outbox()
 absl::Status Pipeline::AttachDelivery(Delivery* delivery, std::vector<std::string> sink_names) {
   delivery_ = delivery;
   sink_names_ = std::move(sink_names);
-  // The outbox: committed alerts some sink has not confirmed.
-  return store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
-    uint64_t seq = 0;
-    for (char c : key) seq = (seq << 8) | static_cast<unsigned char>(c);
-    while (!delivery_->Offer(seq, std::string(line))) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The outbox (alerts committed but not confirmed by every output) goes to
+  // the sinks as they take it: TopUpDelivery, from the detection thread.
+  offered_through_ = acked_through_;
+  return absl::OkStatus();
+}
+
+void Pipeline::TopUpDelivery() {
+  if (delivery_ == nullptr || offered_through_ + 1 >= next_seq_) return;
+  const auto now = Clock::now();
+  if (offer_blocked_ && now - last_top_up_ < std::chrono::milliseconds(100)) return;
+  last_top_up_ = now;
+  offer_blocked_ = false;
+  // In seq order from the outbox; stops at the first alert Delivery cannot
+  // take yet (its queue is full while an output is down), never skipping one.
+  absl::Status s = store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
+    const uint64_t seq = SeqOfKey(key);
+    if (seq <= offered_through_) return true;
+    if (!delivery_->Offer(seq, std::string(line))) {
+      offer_blocked_ = true;
+      return false;
+    }
+    offered_through_ = seq;
     return true;
   });
+  if (!s.ok()) Fail(s);
 }
 
 void Pipeline::RequestStop(std::chrono::nanoseconds drain) {
@@ -429,6 +466,7 @@ absl::Status Pipeline::Run() {
       drain_deadline = Clock::now() + std::chrono::nanoseconds(drain_ns_.load(std::memory_order_relaxed));
     }
     CheckReload();
+    TopUpDelivery();
     std::optional<IngestChunk> chunk = queue_->Take(std::chrono::milliseconds(draining ? 0 : 50));
     if (chunk) {
       Process(*chunk, 0);
@@ -458,7 +496,9 @@ absl::Status Pipeline::Run() {
   for (auto& h : held_) {
     if (h->chunk.done) h->chunk.done(false);
   }
-  // Chunks not committed (a failure): their senders must retry.
+  // Chunks not committed (a failure): their senders must retry. The queue
+  // refuses more first, so every chunk taken is answered.
+  queue_->Close();
   for (auto& done : pending_done_) done(false);
   pending_done_.clear();
   while (auto rest = queue_->Take(std::chrono::milliseconds(0))) {
@@ -491,13 +531,14 @@ Pipeline::Stream* Pipeline::StreamFor(const IngestChunk& chunk) {
     static Stream undetected;
     undetected.decoder.reset();
     undetected.input = chunk.input;
+    undetected.by_code = {};  // counters are labelled with the input
     undetected.events = metrics_->GetCounter("credwatch_events_total", "Events decoded, by input and format.",
                                              {{"input", chunk.input}, {"format", "unknown"}});
     return &undetected;
   }
   InputOptions io;
   io.decoder.limits = options_.config.limits;
-  std::shared_ptr<const rules::RuleSet> rules = publisher_.Current();
+  std::shared_ptr<const rules::RuleSet> rules = applied_rules_;
   io.projection_for = [rules](Format f) { return &rules->projection(f); };
   io.site = site_;
   io.dead_letter = options_.dead_letter;
@@ -530,6 +571,7 @@ void Pipeline::Process(IngestChunk& chunk, uint64_t spool_seq) {
   held->chunk = std::move(chunk);
   std::string& bytes = held->chunk.bytes;
   const size_t size = bytes.size();
+  held->size = size;
   bytes.append(kRecordPadding, '\0');  // the decoders' padding
   std::string_view data(bytes.data(), size);
   EventBatch& batch = held->batch;
@@ -575,8 +617,17 @@ void Pipeline::Process(IngestChunk& chunk, uint64_t spool_seq) {
   }
   held->processed.assign(batch.size(), 0);
   held->pending = 0;
+  const int64_t latest_allowed = WallNowNs() + kMaxFutureNs;
   ForEachWithOrdinal(batch, [&](size_t i, uint64_t offset, uint32_t ordinal) {
     Event& e = batch[i];
+    if (e.time_ns > latest_allowed || e.time_ns < kEarliestTimeNs) {
+      // A record dated far in the future (or before 1990) would move the
+      // watermark for good: closing every window and expiring every
+      // profile. It is counted and not processed.
+      future_rejects_->Add();
+      held->processed[i] = 1;
+      return;
+    }
     if (e.time_ns > source.max_time_ns) source.max_time_ns = e.time_ns;
     if (skip) {
       auto found = std::find(skip->begin(), skip->end(), std::make_pair(offset, ordinal));
@@ -674,8 +725,14 @@ void Pipeline::CheckReload() {
   const uint64_t v = publisher_.version();
   if (v == rules_version_) return;
   rules_version_ = v;
+  // Events still held were decoded for the old set (its field ids) and point
+  // into their stream's decoder: they are processed with the old rules first
+  // (the swap is a flush point of the event-time merge).
+  Release(INT64_MAX);
+  CompleteHeld();
   bool kept = false;
-  detector_.ReplaceRules(publisher_.Current(), &kept);
+  applied_rules_ = publisher_.Current();
+  detector_.ReplaceRules(applied_rules_, &kept);
   // Decoders were built with the old set's projection.
   streams_.clear();
   rules_applied_->Add();
@@ -703,8 +760,15 @@ void Pipeline::CollectPartialPositions(state::StateBatch* b) {
       ForEachWithOrdinal(h->batch, [&](size_t i, uint64_t offset, uint32_t ordinal) {
         if (h->processed[i]) skip.emplace_back(offset, ordinal);
       });
+      if (skip.size() == h->spooled_skip) continue;  // unchanged since the last commit
+      h->spooled_skip = skip.size();
+      IngestChunk unpadded;
+      unpadded.input = h->chunk.input;
+      unpadded.stream = h->chunk.stream;
+      unpadded.format = h->chunk.format;
+      unpadded.bytes = h->chunk.bytes.substr(0, h->size);
       spool_puts_.emplace_back(std::string(kSpoolKeyPrefix) + state::SeqKey("", h->spool_seq),
-                               EncodeSpool(h->chunk, skip));
+                               EncodeSpool(unpadded, skip));
       continue;
     }
     const std::string key = TailKey(*h->chunk.file);
@@ -716,6 +780,9 @@ void Pipeline::CollectPartialPositions(state::StateBatch* b) {
       if (!f.cut && !h->processed[i]) {
         f.cut = true;
         f.position = TailPosition{*h->chunk.file, h->chunk.file_path, offset};
+        // Earlier events of the same record were processed: listed too, as
+        // the record is read again from its start.
+        for (uint32_t j = 0; j < ordinal; ++j) f.skip.emplace_back(offset, j);
       } else if (f.cut && h->processed[i]) {
         f.skip.emplace_back(offset, ordinal);
       }
@@ -770,10 +837,14 @@ absl::Status Pipeline::Commit() {
                      {{"rule", a.rule_id}, {"severity", std::string(SeverityName(a.severity))}})
         ->Add();
     alerts_total_.fetch_add(1, std::memory_order_relaxed);
-    if (delivery_) {
-      while (!delivery_->Offer(seq, std::move(a.line))) {
-        if (stop_.load(std::memory_order_relaxed) && queue_->chunks() == 0) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Straight to the sinks unless an earlier alert is still waiting in the
+    // outbox for room (then TopUpDelivery sends them in order).
+    if (delivery_ && !offer_blocked_ && offered_through_ + 1 == seq) {
+      if (delivery_->Offer(seq, std::move(a.line))) {
+        offered_through_ = seq;
+      } else {
+        offer_blocked_ = true;
+        last_top_up_ = Clock::now();
       }
     }
     ++seq;

@@ -108,8 +108,9 @@ class Pipeline {
   uint64_t SinkDeliveredThrough(std::string_view sink_name) const;
   // The outbox: alerts committed but not confirmed by every sink, by seq.
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Outbox() const;
-  // Hands the outbox to `delivery` (alerts committed but not yet confirmed)
-  // and sends new alerts there from now on. Not owned; set before Run.
+  // Sends alerts to `delivery` from now on: first the outbox (committed but
+  // not confirmed by every output), then new ones, in order, as fast as it
+  // takes them; never blocks detection. Not owned; set before Run.
   absl::Status AttachDelivery(Delivery* delivery, std::vector<std::string> sink_names);
 
   // The rules in force; Publish on it to reload (checked between chunks).
@@ -161,6 +162,9 @@ class Pipeline {
   void ProcessHeld(const Pending& p);
   void CompleteHeld();
   void CheckReload();
+  // Offers the outbox's alerts after offered_through_ to Delivery, in order,
+  // until it is full. Never blocks.
+  void TopUpDelivery();
   absl::Status Commit();
   // Where each file with held chunks stands at a commit: the first event not
   // yet processed (in file order), and the events after it that were.
@@ -173,6 +177,7 @@ class Pipeline {
   state::DurableDetector detector_;
   runtime::RuleSetPublisher publisher_;
   uint64_t rules_version_ = 0;
+  std::shared_ptr<const rules::RuleSet> applied_rules_;  // the set the detector runs
   IngestQueue* queue_;
   Metrics* metrics_;
   Delivery* delivery_ = nullptr;
@@ -215,6 +220,9 @@ class Pipeline {
   // Outbox: [acked_through_ + 1, next_seq_) are in it.
   uint64_t next_seq_ = 1;
   uint64_t acked_through_ = 0;
+  uint64_t offered_through_ = 0;  // handed to Delivery
+  bool offer_blocked_ = false;    // Delivery was full: the rest waits in the outbox
+  std::chrono::steady_clock::time_point last_top_up_;
 
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> drain_ns_{0};
@@ -226,6 +234,7 @@ class Pipeline {
   absl::Status status_;
 
   Counter* late_events_;
+  Counter* future_rejects_;
   Counter* forced_;
   Counter* rules_applied_;
 };

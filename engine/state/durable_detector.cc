@@ -171,8 +171,10 @@ void DurableDetector::Emit() {
 absl::Status DurableDetector::Collect(StateBatch* b) {
   if (!status_.ok()) return status_;
   profiles_.CollectDirty(b);
+  int64_t since_sweep = 0;
   if (watermark_ns_ != INT64_MIN &&
-      (last_sweep_ns_ == INT64_MIN || watermark_ns_ - last_sweep_ns_ >= kNsPerDay)) {
+      (last_sweep_ns_ == INT64_MIN || __builtin_sub_overflow(watermark_ns_, last_sweep_ns_, &since_sweep) ||
+       since_sweep >= kNsPerDay)) {
     if (absl::Status s = profiles_.Sweep(b); !s.ok()) {
       Fail(s);
       return s;
@@ -185,7 +187,10 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
   b->Append(std::move(journal_));
   journal_.Clear();
   if (options_.forget_findings_after_ns > 0 && watermark_ns_ != INT64_MIN) {
-    const int64_t before = watermark_ns_ - options_.forget_findings_after_ns - options_.lateness_ns;
+    int64_t before = 0;
+    if (__builtin_sub_overflow(watermark_ns_, options_.forget_findings_after_ns + options_.lateness_ns, &before)) {
+      before = INT64_MIN;  // a watermark near the start of time: nothing to forget
+    }
     folder_.Expire(before);
     while (!journaled_.empty() && journaled_.front().second < before) {
       b->Delete(Family::kWindows, SeqKey(kDetectionKeyPrefix, journaled_.front().first));

@@ -400,6 +400,17 @@ TEST_F(DaemonE2eTest, ABrokenRuleFileKeepsTheRunningRulesAndShowsInMetrics) {
   EXPECT_TRUE(WaitFor([&] {
     return MetricSum(metrics(), "credwatch_alerts_total", "0d7e2f7c-1111-4a11-9a11-000000000001") >= 1;
   }, std::chrono::seconds(20))) << metrics();
+
+  // A record dated in 2100 must not move the watermark (which would close
+  // every window and expire every profile): counted, not processed.
+  const double watermark = MetricSum(metrics(), "credwatch_watermark_seconds");
+  WriteFile(dir / "tail" / "future.log",
+            "{\"time\":\"2100-01-01T00:00:00Z\",\"kind\":\"auth\",\"action\":\"login\","
+            "\"outcome\":\"success\",\"credential\":\"t001-future\"}\n");
+  EXPECT_TRUE(WaitFor([&] { return MetricSum(metrics(), "credwatch_time_rejects_total") >= 1; },
+                      std::chrono::seconds(20)))
+      << metrics();
+  EXPECT_EQ(MetricSum(metrics(), "credwatch_watermark_seconds"), watermark);
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(), 0);
 }
