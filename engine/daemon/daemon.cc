@@ -154,6 +154,9 @@ uint64_t AlreadyInFile(const std::string& path, const std::vector<std::pair<uint
   in.seekg(size - take);
   in.read(tail.data(), take);
   for (size_t k = pending.size(); k > 0; --k) {
+    // Cheap test first: the file must end with the run's last line.
+    const std::string& last = pending[k - 1]->second;
+    if (last.size() > tail.size() || tail.compare(tail.size() - last.size(), last.size(), last) != 0) continue;
     std::string run;
     for (size_t i = 0; i < k; ++i) run += pending[i]->second;
     if (run.size() <= tail.size() && tail.compare(tail.size() - run.size(), run.size(), run) == 0) {

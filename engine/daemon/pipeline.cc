@@ -133,6 +133,25 @@ uint64_t SeqOfKey(std::string_view tail) {
   return seq;
 }
 
+// The key of a chunk's stream (decoder) and watermark source. A syslog TCP
+// connection's stream is its peer "IP:PORT"; keyed by the IP alone, so that
+// senders reconnecting from new ports do not add a decoder and a source each.
+std::string StreamKey(const IngestChunk& c) {
+  std::string_view stream = c.stream;
+  if (c.input.rfind("syslog tcp", 0) == 0) {
+    const size_t colon = stream.rfind(':');
+    const bool ipv6 = !stream.empty() && stream.front() == '[';  // "[a:b::c]:port"
+    if (colon != std::string_view::npos &&
+        (ipv6 ? colon > 0 && stream[colon - 1] == ']' : stream.find(':') == colon)) {
+      stream = stream.substr(0, colon);
+    }
+  }
+  std::string key = c.input;
+  key += '\0';
+  key.append(stream.data(), stream.size());
+  return key;
+}
+
 // Live records may be at most this far ahead of the wall clock.
 constexpr int64_t kMaxFutureNs = int64_t{24} * 3600 * 1'000'000'000;
 constexpr int64_t kEarliestTimeNs = int64_t{631152000} * 1'000'000'000;  // 1990-01-01
@@ -508,7 +527,7 @@ absl::Status Pipeline::Run() {
 }
 
 Pipeline::Stream* Pipeline::StreamFor(const IngestChunk& chunk) {
-  std::string key = chunk.input + '\0' + chunk.stream;
+  std::string key = StreamKey(chunk);
   auto it = streams_.find(key);
   if (it != streams_.end()) return it->second.get();
   auto stream = std::make_unique<Stream>();
@@ -553,7 +572,7 @@ Pipeline::Stream* Pipeline::StreamFor(const IngestChunk& chunk) {
 
 void Pipeline::Process(IngestChunk& chunk, uint64_t spool_seq) {
   Stream* stream = StreamFor(chunk);
-  auto& source_ptr = sources_[chunk.input + '\0' + chunk.stream];
+  auto& source_ptr = sources_[StreamKey(chunk)];
   if (!source_ptr) source_ptr = std::make_unique<Source>();
   Source& source = *source_ptr;
   source.last_seen = Clock::now();
@@ -701,10 +720,17 @@ void Pipeline::AdvanceWatermark() {
     }
   }
   int64_t low = INT64_MAX;
-  for (const auto& [key, source] : sources_) {
-    if (source->max_time_ns == INT64_MIN) continue;
-    if (now - source->last_seen > options_.idle_source) continue;  // idle: does not hold back
-    low = std::min(low, source->max_time_ns);
+  for (auto it = sources_.begin(); it != sources_.end();) {
+    const Source& source = *it->second;
+    // Long gone (a closed connection): forgotten, so the map stays bounded.
+    if (now - source.last_seen > 10 * options_.idle_source) {
+      sources_.erase(it++);
+      continue;
+    }
+    if (source.max_time_ns != INT64_MIN && now - source.last_seen <= options_.idle_source) {
+      low = std::min(low, source.max_time_ns);  // an idle source does not hold back
+    }
+    ++it;
   }
   // Every source idle: nothing holds the held events back.
   const int64_t release = low == INT64_MAX ? INT64_MAX
