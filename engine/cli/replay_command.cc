@@ -59,12 +59,9 @@ std::string ApplyStateOptions(const Args& args, replay::ReplayOptions* opts) {
   }
   if (args.Has("no-state")) st.dir.clear();
   // The config's `state:` keys are the defaults of the flags.
-  const StateConfig& sc = opts->config.state;
-  state::ParseSyncPolicy(sc.sync, &st.sync);  // validated at load
-  st.memory_budget_bytes = sc.memory_budget_bytes;
-  st.retention_ns = sc.retention_ns;
-  st.commit_interval_ns = sc.commit_interval_ns;
-  st.commit_events = sc.commit_events;
+  const std::string dir = st.dir;
+  st = state::StateOptionsFromConfig(opts->config);
+  st.dir = dir;
   if (!st.dir.empty() && opts->emit != replay::Emit::kAlerts) {
     return "--state-dir applies to --emit alerts only";
   }

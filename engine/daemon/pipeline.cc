@@ -127,12 +127,6 @@ bool DecodeSpool(std::string_view bytes, IngestChunk* c, SkipList* skip) {
   return d.Done() && format <= static_cast<uint8_t>(Format::kMapping);
 }
 
-uint64_t SeqOfKey(std::string_view tail) {
-  uint64_t seq = 0;
-  for (char c : tail) seq = (seq << 8) | static_cast<unsigned char>(c);
-  return seq;
-}
-
 // The key of a chunk's stream (decoder) and watermark source. A syslog TCP
 // connection's stream is its peer "IP:PORT"; keyed by the IP alone, so that
 // senders reconnecting from new ports do not add a decoder and a source each.
@@ -213,12 +207,7 @@ struct Pipeline::Source {
 Pipeline::Options Pipeline::OptionsFrom(const Config& config) {
   Options o;
   o.config = config;
-  o.state.dir = config.state_dir;
-  state::ParseSyncPolicy(config.state.sync, &o.state.sync);
-  o.state.memory_budget_bytes = config.state.memory_budget_bytes;
-  o.state.retention_ns = config.state.retention_ns;
-  o.state.commit_interval_ns = config.state.commit_interval_ns;
-  o.state.commit_events = config.state.commit_events;
+  o.state = state::StateOptionsFromConfig(config);
   o.idle_source = std::chrono::nanoseconds(config.daemon.idle_source_ns);
   o.reorder_window_ns = config.daemon.reorder_window_ns;
   return o;
@@ -226,10 +215,7 @@ Pipeline::Options Pipeline::OptionsFrom(const Config& config) {
 
 namespace {
 state::DetectorOptions DetectorOptionsFrom(const Pipeline::Options& o) {
-  state::DetectorOptions d;
-  d.profile.learning_ns = o.config.profile.learning_period_ns;
-  d.profile.multi_tenant_globs = o.config.site.tenants.multi_tenant_credentials;
-  d.retention_ns = o.state.retention_ns;
+  state::DetectorOptions d = state::DetectorOptionsFromConfig(o.config, o.state.retention_ns);
   // A daemon runs for months: folded findings are forgotten a day after the
   // fold window (24 h) closes.
   d.forget_findings_after_ns = 48 * 3600 * kNsPerSecond;
@@ -352,7 +338,7 @@ absl::Status Pipeline::Restore() {
       bad = corrupted("a spooled chunk cannot be read");
       return false;
     }
-    const uint64_t seq = SeqOfKey(key.substr(kSpoolKeyPrefix.size()));
+    const uint64_t seq = state::SeqFromKey(key, kSpoolKeyPrefix);
     next_spool_seq_ = std::max(next_spool_seq_, seq + 1);
     if (!skip.empty()) skip_[std::string(kSpoolKeyPrefix) + state::SeqKey("", seq)] = std::move(skip);
     spooled_.emplace_back(seq, std::move(c));
@@ -417,9 +403,7 @@ uint64_t Pipeline::SinkDeliveredThrough(std::string_view sink_name) const {
 absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Pipeline::Outbox() const {
   std::vector<std::pair<uint64_t, std::string>> out;
   absl::Status s = store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
-    uint64_t seq = 0;
-    for (char c : key) seq = (seq << 8) | static_cast<unsigned char>(c);
-    out.emplace_back(seq, std::string(line));
+    out.emplace_back(state::SeqFromKey(key, ""), std::string(line));
     return true;
   });
   if (!s.ok()) return s;
@@ -444,7 +428,7 @@ void Pipeline::TopUpDelivery() {
   // In seq order from the outbox; stops at the first alert Delivery cannot
   // take yet (its queue is full while an output is down), never skipping one.
   absl::Status s = store_->Scan(Family::kOutbox, "", [&](std::string_view key, std::string_view line) {
-    const uint64_t seq = SeqOfKey(key);
+    const uint64_t seq = state::SeqFromKey(key, "");
     if (seq <= offered_through_) return true;
     if (!delivery_->Offer(seq, std::string(line))) {
       offer_blocked_ = true;

@@ -33,6 +33,14 @@ absl::StatusOr<bool> LoadWindows(std::string_view bytes, rules::Evaluator* evalu
 
 }  // namespace
 
+DetectorOptions DetectorOptionsFromConfig(const Config& config, int64_t retention_ns) {
+  DetectorOptions d;
+  d.profile.learning_ns = config.profile.learning_period_ns;
+  d.profile.multi_tenant_globs = config.site.tenants.multi_tenant_credentials;
+  d.retention_ns = retention_ns;
+  return d;
+}
+
 DurableDetector::DurableDetector(const DetectorOptions& options,
                                  std::shared_ptr<const rules::RuleSet> rules,
                                  std::shared_ptr<const Site> site, StateStore* store)
@@ -68,12 +76,7 @@ absl::Status DurableDetector::RestoreFolder() {
       return false;
     }
     folder_.Offer(*d);
-    uint64_t seq = 0;
-    std::string_view tail = key.substr(kDetectionKeyPrefix.size());
-    if (tail.size() == 8) {
-      for (char c : tail) seq = (seq << 8) | static_cast<unsigned char>(c);
-    }
-    journaled_.emplace_back(seq, d->time_ns);
+    journaled_.emplace_back(SeqFromKey(key, kDetectionKeyPrefix), d->time_ns);
     return true;
   });
   if (!s.ok()) return s;

@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "alert/alert_folder.h"
+#include "credwatch/config.h"
 #include "credwatch/event.h"
 #include "credwatch/rules.h"
 #include "credwatch/site.h"
@@ -59,6 +60,10 @@ struct AlertLine {
   std::string rule_id;
   Severity severity = Severity::kInformational;
 };
+
+// The options a config gives (profile keys, site's multi-tenant
+// credentials), with the retention in force (config or flag).
+DetectorOptions DetectorOptionsFromConfig(const Config& config, int64_t retention_ns);
 
 class DurableDetector {
  public:

@@ -195,7 +195,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
                            std::shared_ptr<const Site> site, std::unique_ptr<StateStore> store,
                            int64_t* alerts)
       : store_(std::move(store)),
-        detector_(DetectorOptionsFrom(options), std::move(rules), std::move(site), store_.get()),
+        detector_(DetectorOptionsFromConfig(options.config, options.state.retention_ns), std::move(rules), std::move(site), store_.get()),
         report_path_(options.report),
         alerts_(alerts),
         sync_(options.state.sync == SyncPolicy::kCommit),
@@ -281,14 +281,6 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     kRebuild,  // rebuild resume: processed again, nothing written
     kLive,
   };
-
-  static DetectorOptions DetectorOptionsFrom(const replay::ReplayOptions& options) {
-    DetectorOptions d;
-    d.profile.learning_ns = options.config.profile.learning_period_ns;
-    d.profile.multi_tenant_globs = options.config.site.tenants.multi_tenant_credentials;
-    d.retention_ns = options.state.retention_ns;
-    return d;
-  }
 
   // The alerts of the last event or watermark: kept for the next commit.
   void TakeAlerts() {

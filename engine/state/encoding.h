@@ -47,6 +47,14 @@ inline std::string SeqKey(std::string_view prefix, uint64_t v) {
   return key;
 }
 
+// The number a SeqKey(prefix, v) holds; 0 when `key` is not such a key.
+inline uint64_t SeqFromKey(std::string_view key, std::string_view prefix) {
+  if (key.size() != prefix.size() + 8 || key.substr(0, prefix.size()) != prefix) return 0;
+  uint64_t v = 0;
+  for (char c : key.substr(prefix.size())) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
 // Reads what the Put functions wrote. Every Get returns false (and leaves the
 // reader failed) when the input is too short: decoders check once at the end.
 class Decoder {

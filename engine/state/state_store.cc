@@ -195,6 +195,17 @@ bool ParseSyncPolicy(std::string_view text, SyncPolicy* out) {
   return true;
 }
 
+StateOptions StateOptionsFromConfig(const Config& config) {
+  StateOptions o;
+  o.dir = config.state_dir;
+  ParseSyncPolicy(config.state.sync, &o.sync);
+  o.memory_budget_bytes = config.state.memory_budget_bytes;
+  o.retention_ns = config.state.retention_ns;
+  o.commit_interval_ns = config.state.commit_interval_ns;
+  o.commit_events = config.state.commit_events;
+  return o;
+}
+
 std::string_view FamilyName(Family f) { return kFamilyNames[static_cast<int>(f)]; }
 
 void StateBatch::Put(Family family, std::string_view key, std::string_view value) {

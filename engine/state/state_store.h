@@ -54,6 +54,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "credwatch/config.h"
 #include "credwatch/time_util.h"
 
 namespace rocksdb {
@@ -105,6 +106,10 @@ struct StateOptions {
   // Tests only: the RocksDB environment to use (fault injection). Not owned.
   rocksdb::Env* env_for_testing = nullptr;
 };
+
+// The options of a config's `state_dir` and `state:` keys (validated at
+// load); `credwatch replay`'s flags override them, the daemon takes them.
+StateOptions StateOptionsFromConfig(const Config& config);
 
 enum class Family : uint8_t { kMeta, kProfiles, kWindows, kPositions, kOutbox };
 inline constexpr int kNumFamilies = 5;
