@@ -109,14 +109,27 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
     }
     return new PooledBatch();
   };
+  // Events per format and action, counted without a map lookup per event
+  // (a handful of formats: a short list, most recent first).
+  std::vector<std::pair<std::string_view, int64_t>> by_format;
+  std::array<int64_t, 256> by_action{};
+  auto count_format = [&by_format](std::string_view f) {
+    for (auto& [name, n] : by_format) {
+      if (name.data() == f.data() || name == f) {
+        ++n;
+        return;
+      }
+    }
+    by_format.emplace_back(f, 1);  // f points at a static name (FormatName)
+  };
   auto emit_until = [&](int64_t watermark) {
     while (!heap.empty() && heap.top().time <= watermark) {
       Pending p = heap.top();
       heap.pop();
       last_emitted = std::max(last_emitted, p.time);
       Event& e = *p.event;
-      ++summary.events_by_format[std::string(e.format)];
-      ++summary.events_by_action[std::string(ActionName(e.action).empty() ? "unknown" : ActionName(e.action))];
+      count_format(e.format);
+      ++by_action[static_cast<uint8_t>(e.action)];
       ++summary.events_out;
       consumer.OnEvent(e);
       if (--p.batch->pending == 0) release(p.batch);
@@ -174,6 +187,12 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
   }
   if (consumer.WantsMore()) emit_until(std::numeric_limits<int64_t>::max());
   auto status = consumer.Finish();
+  for (const auto& [name, n] : by_format) summary.events_by_format[std::string(name)] += n;
+  for (size_t a = 0; a < by_action.size(); ++a) {
+    if (by_action[a] == 0) continue;
+    std::string_view name = ActionName(static_cast<Action>(a));
+    summary.events_by_action[std::string(name.empty() ? "unknown" : name)] += by_action[a];
+  }
   // A consumer that stopped early (disk full) leaves batches with events it
   // never took; they belong to no pool, so free them here.
   std::vector<PooledBatch*> in_flight;

@@ -165,21 +165,45 @@ std::string FormatIso8601(int64_t time_ns) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   y += m <= 2;
-  char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
-                        static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
-                        static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60));
-  std::string out(buf, static_cast<size_t>(n));
+  // Hand-written digits: this runs for every evidence a correlation keeps.
+  auto digits = [](char* p, int64_t v, int n) {
+    for (int i = n - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  };
+  std::string out;
+  if (y >= 0 && y <= 9999) {
+    char buf[19];  // YYYY-MM-DDTHH:MM:SS
+    digits(buf, y, 4);
+    buf[4] = '-';
+    digits(buf + 5, m, 2);
+    buf[7] = '-';
+    digits(buf + 8, d, 2);
+    buf[10] = 'T';
+    digits(buf + 11, rem / 3600, 2);
+    buf[13] = ':';
+    digits(buf + 14, rem / 60 % 60, 2);
+    buf[16] = ':';
+    digits(buf + 17, rem % 60, 2);
+    out.assign(buf, sizeof(buf));
+  } else {
+    char buf[48];
+    int n = std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
+                          static_cast<long long>(y), m, d, static_cast<long long>(rem / 3600),
+                          static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60));
+    out.assign(buf, static_cast<size_t>(n));
+  }
   if (frac != 0) {
-    char f[16];
+    char f[10];
+    f[0] = '.';
     if (frac % 1'000'000 == 0) {
-      std::snprintf(f, sizeof(f), ".%03lld", static_cast<long long>(frac / 1'000'000));
+      digits(f + 1, frac / 1'000'000, 3);
+      out.append(f, 4);
     } else if (frac % 1000 == 0) {
-      std::snprintf(f, sizeof(f), ".%06lld", static_cast<long long>(frac / 1000));
+      digits(f + 1, frac / 1000, 6);
+      out.append(f, 7);
     } else {
-      std::snprintf(f, sizeof(f), ".%09lld", static_cast<long long>(frac));
+      digits(f + 1, frac, 9);
+      out.append(f, 10);
     }
-    out += f;
   }
   out += 'Z';
   return out;

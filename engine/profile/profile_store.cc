@@ -331,8 +331,15 @@ size_t ProfileStore::CapOf(uint64_t kind) const {
 uint32_t ProfileStore::FindOrCreate(std::string_view credential) {
   auto it = index_.find(Sv(credential));
   if (it != index_.end()) return it->second;
-  const auto id = static_cast<uint32_t>(profiles_.size());
-  Profile& p = profiles_.emplace_back();
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(profiles_.size());
+    profiles_.emplace_back();
+  }
+  Profile& p = profiles_[id];
   p.name = std::string(credential);
   for (const std::string& glob : options_.multi_tenant_globs) {
     if (GlobMatch(glob, credential)) {
@@ -342,6 +349,35 @@ uint32_t ProfileStore::FindOrCreate(std::string_view credential) {
   }
   index_.emplace(absl::string_view(p.name), id);
   return id;
+}
+
+bool ProfileStore::Erase(std::string_view credential) {
+  if (options_.track_sessions) return false;
+  auto it = index_.find(Sv(credential));
+  if (it == index_.end()) return false;
+  const uint32_t id = it->second;
+  index_.erase(it);
+  profiles_[id] = Profile{};  // frees the name, the sets and the read history
+  free_ids_.push_back(id);
+  return true;
+}
+
+void ProfileStore::Compact() {
+  if (options_.track_sessions || free_ids_.empty()) return;
+  std::deque<Profile> live;
+  for (uint32_t id = 0; id < profiles_.size(); ++id) {
+    Profile& p = profiles_[id];
+    auto it = index_.find(absl::string_view(p.name));
+    if (it == index_.end() || it->second != id) continue;  // an erased slot
+    live.push_back(std::move(p));
+  }
+  profiles_ = std::move(live);
+  std::vector<uint32_t>().swap(free_ids_);
+  // Moved names (short ones live inside the string) have new addresses.
+  absl::flat_hash_map<absl::string_view, uint32_t> index;
+  index.reserve(profiles_.size());
+  for (uint32_t id = 0; id < profiles_.size(); ++id) index.emplace(absl::string_view(profiles_[id].name), id);
+  index_ = std::move(index);
 }
 
 const ProfileStore::Profile* ProfileStore::Find(std::string_view credential) const {
@@ -420,7 +456,7 @@ void ProfileStore::Observe(Event& e) {
   }
   for (uint16_t v : p.failures) f.failures_10m += v;
 
-  sessions_.OnEvent(e, id);
+  if (options_.track_sessions) sessions_.OnEvent(e, id);
 }
 
 void ProfileStore::LiveCredentialsOnHost(const Event& flow,
@@ -466,8 +502,8 @@ size_t ProfileStore::ApproxMemoryBytes() const {
 
 std::vector<std::string_view> ProfileStore::SortedCredentials() const {
   std::vector<std::string_view> names;
-  names.reserve(profiles_.size());
-  for (const Profile& p : profiles_) names.push_back(p.name);
+  names.reserve(index_.size());
+  for (const auto& [name, id] : index_) names.push_back(profiles_[id].name);
   std::sort(names.begin(), names.end());
   return names;
 }

@@ -67,6 +67,11 @@ struct ProfileOptions {
   std::vector<std::string> multi_tenant_globs;
   // Live sessions for attributing host-level flows.
   SessionOptions sessions;
+  // Keep the live-session table (LiveCredentialsOnHost). Off where a
+  // runtime::HostSessions attributes the flows before they reach the store
+  // (the sharded runtime, durable state): it saves the table's memory and
+  // time, and lets Erase reuse ids. Default on.
+  bool track_sessions = true;
 };
 
 // Implementation detail of ProfileStore, not API (here because the store holds
@@ -146,7 +151,15 @@ class ProfileStore {
   // lifetime.
   void LiveCredentialsOnHost(const Event& flow, std::vector<std::string_view>* out) const;
 
-  size_t credentials() const { return profiles_.size(); }
+  size_t credentials() const { return index_.size(); }
+  // Drops the credential's profile (its memory is freed; the id is reused).
+  // Only with track_sessions off: the session table refers to ids. Returns
+  // false if the credential is unknown or sessions are tracked.
+  bool Erase(std::string_view credential);
+  // After many Erases: moves the profiles together and shrinks the index to
+  // what is left, so the memory of erased profiles is returned, not kept as
+  // free slots. Only with track_sessions off. O(profiles).
+  void Compact();
   bool Contains(std::string_view credential) const;
   // Everything the store holds, including the session table.
   size_t ApproxMemoryBytes() const;
@@ -175,6 +188,7 @@ class ProfileStore {
 
   ProfileOptions options_;
   std::deque<Profile> profiles_;  // by id; deque keeps names at fixed addresses
+  std::vector<uint32_t> free_ids_;  // erased profiles' slots, for reuse
   absl::flat_hash_map<absl::string_view, uint32_t> index_;  // views of profiles_[i].name
   SessionTable sessions_;
   mutable std::vector<uint32_t> scratch_ids_;

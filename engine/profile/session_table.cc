@@ -4,6 +4,7 @@
 
 #include "common/strings.h"
 #include "common/fixed_hash.h"
+#include "credwatch/time_util.h"
 
 namespace credwatch::profile {
 namespace {
@@ -38,10 +39,17 @@ bool SessionTable::IsLive(const Times& s, int64_t t) const {
   return s.opened_ns <= t && t <= s.closed_ns && t <= SatAdd(s.last_ns, options_.idle_ns);
 }
 
-void SessionTable::MakeRoom(Host& h) {
+void SessionTable::Sweep(Host& h) {
   absl::erase_if(h.sessions, [&](const auto& kv) {
-    return h.latest_ns > SatAdd(EndOf(kv.second), options_.grace_ns);
+    if (h.latest_ns <= SatAdd(EndOf(kv.second), options_.grace_ns)) return false;
+    if (released_) released_->push_back(kv.first.credential);
+    return true;
   });
+  h.swept_ns = h.latest_ns;
+}
+
+void SessionTable::MakeRoom(Host& h) {
+  Sweep(h);
   if (h.sessions.size() < options_.max_per_host) return;
   // Still full of live sessions: drop the least recently active eighth (all
   // sessions at or below the threshold time, so ties do not depend on order).
@@ -51,17 +59,21 @@ void SessionTable::MakeRoom(Host& h) {
   std::nth_element(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(n),
                    scratch_.end());
   const int64_t threshold = scratch_[n];
-  absl::erase_if(h.sessions, [&](const auto& kv) { return kv.second.last_ns <= threshold; });
+  absl::erase_if(h.sessions, [&](const auto& kv) {
+    if (kv.second.last_ns > threshold) return false;
+    if (released_) released_->push_back(kv.first.credential);
+    return true;
+  });
 }
 
-void SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
-  if (e.host.empty() || e.kind == Kind::kNetwork || e.outcome == Outcome::kFailure) return;
+bool SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
+  if (e.host.empty() || e.kind == Kind::kNetwork || e.outcome == Outcome::kFailure) return false;
   const int64_t t = e.time_ns;
   const SessionId id{credential_id, SessionKey(e.session)};
 
   if (e.action == Action::kLogout) {
     auto it = hosts_.find(Sv(e.host));
-    if (it == hosts_.end()) return;
+    if (it == hosts_.end()) return false;
     Host& h = it->second;
     h.latest_ns = std::max(h.latest_ns, t);
     auto close = [t](Times& s) {
@@ -71,12 +83,12 @@ void SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
       auto s = h.sessions.find(id);
       if (s == h.sessions.end()) s = h.sessions.find(SessionId{credential_id, 0});
       if (s != h.sessions.end()) close(s->second);
-      return;
+      return false;
     }
     for (auto& [sid, times] : h.sessions) {
       if (sid.credential == credential_id) close(times);
     }
-    return;
+    return false;
   }
 
   auto it = hosts_.find(Sv(e.host));
@@ -85,6 +97,10 @@ void SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
   }
   Host& h = it->second;
   h.latest_ns = std::max(h.latest_ns, t);
+  // At most one sweep per grace period of the host's event time: ended
+  // sessions stay between grace and twice grace, and the cost per event is
+  // constant.
+  if (SatAdd(h.swept_ns, std::max<int64_t>(options_.grace_ns, kNsPerSecond)) < h.latest_ns) Sweep(h);
   auto s = h.sessions.find(id);
   if (s != h.sessions.end()) {
     Times& times = s->second;
@@ -93,15 +109,16 @@ void SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
       // Activity after the logout or after the session expired: a new
       // session under the same id.
       times = Times{t, t, kOpen, e.src_ip};
-      return;
+      return false;
     }
     times.opened_ns = std::min(times.opened_ns, t);
     times.last_ns = std::max(times.last_ns, t);
     if (e.src_ip.is_valid()) times.client = e.src_ip;
-    return;
+    return false;
   }
   if (h.sessions.size() >= options_.max_per_host) MakeRoom(h);
   h.sessions.emplace(id, Times{t, t, kOpen, e.src_ip});
+  return true;
 }
 
 void SessionTable::LiveOn(std::string_view host, int64_t time_ns, const IpAddress& peer,

@@ -57,7 +57,19 @@ class SessionTable {
   // Folds one event of `credential_id` (an id owned by the caller). Failures,
   // network-kind events and events without a host are ignored: a flow must
   // not keep alive the session it is attributed to.
-  void OnEvent(const Event& e, uint32_t credential_id);
+  // Returns true when it added a session for `credential_id` (its first, or
+  // another on a host or with another session id).
+  bool OnEvent(const Event& e, uint32_t credential_id);
+  // Whether OnEvent would keep anything of `e` (a logout only closes).
+  static bool Opens(const Event& e) {
+    return !e.host.empty() && e.kind != Kind::kNetwork && e.outcome != Outcome::kFailure &&
+           e.action != Action::kLogout;
+  }
+
+  // With tracking on, the credential id of every session the table drops
+  // (expired, or evicted when a host is full) is appended to `*released`,
+  // so an owner that counts sessions per id can free ids no session uses.
+  void TrackReleases(std::vector<uint32_t>* released) { released_ = released; }
 
   // Appends the ids of the credentials with a live session on `host` at
   // `time_ns`, unordered and possibly repeated (the caller sorts names). When
@@ -95,16 +107,22 @@ class SessionTable {
   // and eviction goes by time thresholds.
   struct Host {
     int64_t latest_ns = INT64_MIN;
+    int64_t swept_ns = INT64_MIN;  // latest_ns at the last Sweep
     absl::flat_hash_map<SessionId, Times> sessions;
   };
 
   bool IsLive(const Times& s, int64_t t) const;
   int64_t EndOf(const Times& s) const;
+  // Drops the sessions that ended more than grace before the host's latest
+  // event (no flow can be attributed to them any more), so LiveOn scans live
+  // sessions, not a table full of ended ones.
+  void Sweep(Host& h);
   void MakeRoom(Host& h);
 
   SessionOptions options_;
   absl::flat_hash_map<std::string, Host> hosts_;
   std::vector<int64_t> scratch_;  // MakeRoom's, reused
+  std::vector<uint32_t>* released_ = nullptr;
 };
 
 }  // namespace credwatch::profile

@@ -10,11 +10,35 @@ void HostSessions::Observe(const Event& e) {
   if (e.credential.empty()) return;
   auto it = ids_.find(Sv(e.credential));
   if (it == ids_.end()) {
-    // A new credential: allocation is fine.
-    names_.emplace_back(e.credential);
-    it = ids_.emplace(Sv(std::string_view(names_.back())), static_cast<uint32_t>(names_.size() - 1)).first;
+    // Nothing to close for a credential without a session, nothing kept of
+    // an event that opens none.
+    if (!profile::SessionTable::Opens(e)) return;
+    // A credential without a session: allocation is fine.
+    uint32_t id;
+    if (!free_ids_.empty()) {
+      id = free_ids_.back();
+      free_ids_.pop_back();
+      names_[id].assign(e.credential.data(), e.credential.size());
+    } else {
+      id = static_cast<uint32_t>(names_.size());
+      names_.emplace_back(e.credential);
+      refs_.push_back(0);
+    }
+    it = ids_.emplace(Sv(std::string_view(names_[id])), id).first;
   }
-  table_.OnEvent(e, it->second);
+  const uint32_t id = it->second;
+  if (table_.OnEvent(e, id)) ++refs_[id];
+  for (uint32_t r : released_) {
+    if (--refs_[r] == 0) Release(r);
+  }
+  released_.clear();
+  if (refs_[id] == 0 && ids_.contains(Sv(std::string_view(names_[id])))) Release(id);
+}
+
+void HostSessions::Release(uint32_t id) {
+  ids_.erase(Sv(std::string_view(names_[id])));
+  std::string().swap(names_[id]);
+  free_ids_.push_back(id);
 }
 
 void HostSessions::LiveCredentialsOnHost(const Event& flow, std::vector<std::string_view>* out) {

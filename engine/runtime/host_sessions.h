@@ -46,7 +46,9 @@ inline bool IsHostFlow(const Event& e) {
 
 class HostSessions {
  public:
-  explicit HostSessions(profile::SessionOptions options) : table_(options) {}
+  explicit HostSessions(profile::SessionOptions options) : table_(options) {
+    table_.TrackReleases(&released_);
+  }
   HostSessions(const HostSessions&) = delete;
   HostSessions& operator=(const HostSessions&) = delete;
 
@@ -58,12 +60,20 @@ class HostSessions {
   // of this object.
   void LiveCredentialsOnHost(const Event& flow, std::vector<std::string_view>* out);
 
-  size_t credentials() const { return names_.size(); }
+  // Credentials with a session in the table. Only those are kept: a
+  // credential's name is freed with its last session, so memory follows the
+  // sessions (bounded per host), not every credential ever seen.
+  size_t credentials() const { return ids_.size(); }
 
  private:
+  void Release(uint32_t id);
+
   profile::SessionTable table_;
   std::deque<std::string> names_;  // by id; deque keeps them at fixed addresses
+  std::vector<uint32_t> refs_;     // by id: sessions in the table
+  std::vector<uint32_t> free_ids_;
   absl::flat_hash_map<absl::string_view, uint32_t> ids_;  // views of names_
+  std::vector<uint32_t> released_;  // the table's dropped sessions, by id
   std::vector<uint32_t> scratch_;
 };
 

@@ -154,37 +154,6 @@ struct OutBatch {
 using BatchRing = SpscRing<ShardBatch*>;
 using OutRing = SpscRing<OutBatch*>;
 
-// Copies `src` into `dst`, a fresh Event{} of `arena`'s batch
-// (EventBatch::Add): the fields, the extras it uses (most of an Event is the
-// extras array), and its strings in one allocation from the arena.
-static_assert(std::is_trivially_copyable_v<Event> && std::is_standard_layout_v<Event>);
-static_assert(offsetof(Event, extras) + sizeof(Event::extras) == sizeof(Event), "extras come last");
-void CopyEvent(const Event& src, Event* dst, Arena& arena) {
-  std::memcpy(static_cast<void*>(dst), &src, offsetof(Event, extras));
-  std::memcpy(static_cast<void*>(dst->extras.data()), src.extras.data(),
-              static_cast<size_t>(src.num_extras) * sizeof(ExtraField));
-  std::string_view* fields[] = {&dst->credential, &dst->tenant,      &dst->host,
-                                &dst->session,    &dst->object,      &dst->object_tenant,
-                                &dst->dst_account, &dst->user_agent, &dst->format,
-                                &dst->source,     &dst->src_ip_text, &dst->dst_ip_text};
-  size_t total = 0;
-  for (const std::string_view* f : fields) total += f->size();
-  for (int i = 0; i < dst->num_extras; ++i) total += dst->extras[i].value.size();
-  if (total == 0) return;
-  char* p = arena.Allocate(total);
-  auto move_in = [&p](std::string_view* v) {
-    if (v->empty()) {
-      *v = {};
-      return;
-    }
-    std::memcpy(p, v->data(), v->size());
-    *v = std::string_view(p, v->size());
-    p += v->size();
-  };
-  for (std::string_view* f : fields) move_in(f);
-  for (int i = 0; i < dst->num_extras; ++i) move_in(&dst->extras[i].value);
-}
-
 // For top, perf and debuggers (at most 15 characters).
 void NameThread(std::thread& t, const std::string& name) {
 #if defined(__linux__)
@@ -197,7 +166,13 @@ void NameThread(std::thread& t, const std::string& name) {
 
 // One shard: its rings and the state only its thread touches.
 struct Shard {
-  Shard(uint32_t i, const ShardedDetectorOptions& options) : index(i), profiles(options.profile) {}
+  Shard(uint32_t i, const ShardedDetectorOptions& options)
+      : index(i), profiles(WithoutSessions(options.profile)) {}
+  // Flows are attributed by the producer's HostSessions, not by the shard.
+  static profile::ProfileOptions WithoutSessions(profile::ProfileOptions o) {
+    o.track_sessions = false;
+    return o;
+  }
 
   const uint32_t index;
   Doorbell bell;  // rung by every ring this shard reads or writes
@@ -367,8 +342,7 @@ void ShardedDetector::Impl::Route(const Event& e, std::string_view owner, EventT
   const bool copy = (tag.flags & kFlowCopy) != 0;
   const uint32_t d = CredentialShard(copy ? owner : e.credential, n);
   ShardBatch& b = *current[d];
-  Event& c = b.events.Add();
-  CopyEvent(e, &c, b.events.arena());
+  Event& c = b.events.AddCopy(e);
   if (copy) {
     c.credential = b.events.arena().Copy(owner);
     c.tenant = {};  // stage A: the owner's tenant

@@ -4,13 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,9 +23,11 @@
 #include "common/strings.h"
 #include "credwatch/site.h"
 #include "common/fixed_hash.h"
+#include "credwatch/event_batch.h"
 #include "replay/output.h"
 #include "runtime/detection_order.h"
 #include "runtime/host_sessions.h"
+#include "runtime/spsc_ring.h"
 #include "state/encoding.h"
 #include "state/durable_detector.h"
 #include "state/records.h"
@@ -188,7 +194,10 @@ std::string OutputPath(const std::string& output) {
 }
 
 // ---------------------------------------------------------------------------
-class DurableDetectionConsumer : public replay::EventConsumer {
+// The detection and state side of a durable replay. It runs on its own
+// thread (DurableWorkerThread below); the merge thread hands it events,
+// watermarks and commit points in order.
+class DurableDetectionConsumer {
  public:
   DurableDetectionConsumer(const replay::ReplayOptions& options,
                            std::shared_ptr<const rules::RuleSet> rules,
@@ -205,7 +214,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   absl::Status Start(const replay::ReplayOptions& options, const std::vector<std::string>& files,
                      std::string* note);
 
-  void OnEvent(Event& e) override {
+  void OnEvent(Event& e) {
     if (!status_.ok()) return;
     ++events_;
     if (phase_ != Phase::kLive && events_ > skip_events_) {
@@ -218,10 +227,9 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     }
     detector_.Process(e);
     TakeAlerts();
-    ++events_since_commit_;
   }
 
-  void OnWatermark(int64_t time_ns) override {
+  void OnWatermark(int64_t time_ns) {
     if (!status_.ok()) return;
     ++watermarks_;
     watermark_ns_ = time_ns;
@@ -243,17 +251,20 @@ class DurableDetectionConsumer : public replay::EventConsumer {
       }
       return;
     }
-    if (events_since_commit_ >= commit_events_ || Clock::now() - last_commit_ >= commit_interval_) {
-      Commit(/*final=*/false);
-    }
   }
 
-  absl::Status Finish() override {
+  // A cut the merge thread chose (right after a watermark) and where the
+  // inputs stood at it. Only a live run commits.
+  void OnCommitPoint(const std::vector<replay::MergeInputPosition>& positions) {
+    if (status_.ok() && phase_ == Phase::kLive) Commit(/*final=*/false, positions);
+  }
+
+  absl::Status Finish(const std::vector<replay::MergeInputPosition>& positions) {
     if (status_.ok()) {
       if (phase_ == Phase::kLive) {
         detector_.Flush();
         TakeAlerts();
-        Commit(/*final=*/true);
+        Commit(/*final=*/true, positions);
         if (status_.ok()) Acknowledge();
       } else if (!cursor_.finished || events_ != skip_events_ || watermarks_ != skip_watermarks_) {
         Fail(Mismatch());
@@ -272,8 +283,9 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     return status_;
   }
 
-  void AttachCursor(replay::MergeCursorFn cursor) override { cursor_fn_ = std::move(cursor); }
-  bool WantsMore() const override { return status_.ok(); }
+  bool ok() const { return status_.ok(); }
+  int64_t commit_events() const { return commit_events_; }
+  Clock::duration commit_interval() const { return commit_interval_; }
 
  private:
   enum class Phase {
@@ -296,13 +308,9 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     phase_ = Phase::kLive;
     detector_.set_live(true);
     pending_alerts_.clear();
-    last_commit_ = Clock::now();
-    events_since_commit_ = 0;
   }
 
-  std::vector<InputCursor> InputPositions() const {
-    std::vector<replay::MergeInputPosition> positions;
-    if (cursor_fn_) cursor_fn_(&positions);
+  std::vector<InputCursor> InputPositions(const std::vector<replay::MergeInputPosition>& positions) const {
     std::vector<InputCursor> out(identities_.size());
     for (size_t i = 0; i < identities_.size(); ++i) out[i].identity = identities_[i];
     // The merge lists the inputs that opened, in the same order.
@@ -320,7 +328,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
 
   // One WriteBatch: state changes, positions, new alerts into the outbox and
   // the confirmed ones out of it. Then the new alerts go to the sink.
-  void Commit(bool final) {
+  void Commit(bool final, const std::vector<replay::MergeInputPosition>& positions) {
     StateBatch& b = batch_;
     if (!run_recorded_) {
       b.Put(Family::kMeta, kRunKey, EncodeRunIdentity(run_));
@@ -344,7 +352,7 @@ class DurableDetectionConsumer : public replay::EventConsumer {
     cursor_.inputs = static_cast<uint32_t>(identities_.size());
     b.Put(Family::kPositions, kCursorKey, EncodeCursor(cursor_));
     // Only the inputs that moved: most are done long before the end.
-    std::vector<InputCursor> inputs = InputPositions();
+    std::vector<InputCursor> inputs = InputPositions(positions);
     for (size_t i = 0; i < inputs.size(); ++i) {
       const InputCursor& now = inputs[i];
       const InputCursor* was = i < written_inputs_.size() ? &written_inputs_[i] : nullptr;
@@ -366,8 +374,6 @@ class DurableDetectionConsumer : public replay::EventConsumer {
       output_.confirmed_bytes += bytes.size();
     }
     detector_.AfterCommit();
-    last_commit_ = Clock::now();
-    events_since_commit_ = 0;
   }
 
   // Takes the alerts the sink has confirmed out of the outbox.
@@ -400,7 +406,6 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   const bool sync_;
   const int64_t commit_events_;
   const Clock::duration commit_interval_;
-  replay::MergeCursorFn cursor_fn_;
 
   // Identity of the run and of its inputs (in merge order).
   RunIdentity run_;
@@ -423,8 +428,6 @@ class DurableDetectionConsumer : public replay::EventConsumer {
   OutputState output_;
   uint64_t written_from_ = 0;  // outbox [from, to) written to the sink, not yet acknowledged
   uint64_t written_to_ = 0;
-  int64_t events_since_commit_ = 0;
-  Clock::time_point last_commit_ = Clock::now();
   absl::Status status_;
 };
 
@@ -561,6 +564,140 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------------------
+// The merge thread's side of a durable replay: it copies each event into a
+// batch and hands full batches to the worker thread, which runs detection
+// and the state commits, so decoding and merging overlap with them (two
+// threads, as the stateless path). It also chooses the commit points: after
+// a watermark, once commit_events events or commit_interval have passed, it
+// records where the inputs stand (the merge cursor, which only this thread
+// may read) and sends that cut in-band, so the worker commits exactly the
+// events before it. Batches are reused through a second ring; a full ring
+// blocks the merge (backpressure), nothing is dropped.
+class PipelinedDurableConsumer : public replay::EventConsumer {
+ public:
+  explicit PipelinedDurableConsumer(std::unique_ptr<DurableDetectionConsumer> worker)
+      : worker_(std::move(worker)),
+        commit_events_(worker_->commit_events()),
+        commit_interval_(worker_->commit_interval()),
+        work_(kBatches),
+        free_(kBatches) {
+    batches_.reserve(kBatches);
+    for (size_t i = 0; i < kBatches; ++i) batches_.push_back(std::make_unique<WorkBatch>());
+    for (size_t i = 1; i < kBatches; ++i) free_.Push(batches_[i].get());
+    current_ = batches_[0].get();
+    thread_ = std::thread([this] { Work(); });
+#if defined(__linux__)
+    pthread_setname_np(thread_.native_handle(), "cw-state");
+#endif
+  }
+
+  ~PipelinedDurableConsumer() override { Stop(); }
+
+  void OnEvent(Event& e) override {
+    current_->events.AddCopy(e);
+    current_->ops.push_back(Op{Op::kEvent, static_cast<int64_t>(current_->events.size() - 1)});
+    ++events_since_commit_;
+    if (current_->events.size() >= kBatchEvents) Send();
+  }
+
+  void OnWatermark(int64_t time_ns) override {
+    current_->ops.push_back(Op{Op::kWatermark, time_ns});
+    if (events_since_commit_ < commit_events_ && Clock::now() - last_commit_ < commit_interval_) return;
+    current_->cuts.emplace_back();
+    cursor_(&current_->cuts.back());
+    current_->ops.push_back(Op{Op::kCommit, static_cast<int64_t>(current_->cuts.size() - 1)});
+    events_since_commit_ = 0;
+    last_commit_ = Clock::now();
+    Send();
+  }
+
+  absl::Status Finish() override {
+    std::vector<replay::MergeInputPosition> positions;
+    if (cursor_) cursor_(&positions);
+    Stop();
+    return worker_->Finish(positions);
+  }
+
+  void AttachCursor(replay::MergeCursorFn cursor) override { cursor_ = std::move(cursor); }
+  bool WantsMore() const override { return !failed_.load(std::memory_order_acquire); }
+
+ private:
+  static constexpr size_t kBatches = 8;
+  static constexpr size_t kBatchEvents = 1024;
+
+  struct Op {
+    enum Kind : uint8_t { kEvent, kWatermark, kCommit } kind;
+    int64_t value;  // event index, watermark time or index into cuts
+  };
+  struct WorkBatch {
+    EventBatch events;
+    std::vector<Op> ops;
+    std::vector<std::vector<replay::MergeInputPosition>> cuts;
+    void Clear() {
+      events.Clear();
+      ops.clear();
+      cuts.clear();
+    }
+  };
+
+  void Send() {
+    work_.Push(current_);
+    current_ = nullptr;
+    free_.Pop(&current_);
+  }
+
+  // Sends what is buffered and joins the worker. Idempotent.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    if (current_ != nullptr && !current_->ops.empty()) {
+      work_.Push(current_);
+      current_ = nullptr;
+    }
+    work_.Close();
+    thread_.join();
+  }
+
+  // The worker thread: the only one that touches worker_ until Stop.
+  void Work() {
+    WorkBatch* b = nullptr;
+    while (work_.Pop(&b)) {
+      for (const Op& op : b->ops) {
+        if (!worker_->ok()) break;
+        switch (op.kind) {
+          case Op::kEvent:
+            worker_->OnEvent(b->events[static_cast<size_t>(op.value)]);
+            break;
+          case Op::kWatermark:
+            worker_->OnWatermark(op.value);
+            break;
+          case Op::kCommit:
+            worker_->OnCommitPoint(b->cuts[static_cast<size_t>(op.value)]);
+            break;
+        }
+      }
+      if (!worker_->ok()) failed_.store(true, std::memory_order_release);
+      b->Clear();
+      free_.Push(b);
+    }
+  }
+
+  std::unique_ptr<DurableDetectionConsumer> worker_;
+  const int64_t commit_events_;
+  const Clock::duration commit_interval_;
+  replay::MergeCursorFn cursor_;
+
+  std::vector<std::unique_ptr<WorkBatch>> batches_;
+  runtime::SpscRing<WorkBatch*> work_;  // merge -> worker
+  runtime::SpscRing<WorkBatch*> free_;  // worker -> merge, for reuse
+  WorkBatch* current_ = nullptr;        // being filled by the merge thread
+  std::thread thread_;
+  std::atomic<bool> failed_{false};
+
+  int64_t events_since_commit_ = 0;
+  Clock::time_point last_commit_ = Clock::now();
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsumer(
@@ -583,7 +720,8 @@ absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsu
                                                              std::move(*store), alerts);
   if (note) note->clear();
   if (absl::Status s = consumer->Start(options, *files, note); !s.ok()) return s;
-  return std::unique_ptr<replay::EventConsumer>(std::move(consumer));
+  return std::unique_ptr<replay::EventConsumer>(
+      std::make_unique<PipelinedDurableConsumer>(std::move(consumer)));
 }
 
 }  // namespace credwatch::state

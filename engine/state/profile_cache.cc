@@ -47,7 +47,11 @@ ProfileCache::ProfileCache(profile::ProfileOptions options, StateStore* store,
     : options_(std::move(options)),
       store_(store),
       cache_(cache),
-      profiles_(std::make_unique<profile::ProfileStore>(options_)) {
+      profiles_(nullptr) {
+  // Flows are attributed by the owner's runtime::HostSessions; without its
+  // own session table the store can erase profiles in place.
+  options_.track_sessions = false;
+  profiles_ = std::make_unique<profile::ProfileStore>(options_);
   if (cache_.budget_bytes <= 0 && store_) cache_.budget_bytes = store_->profile_budget_bytes();
 }
 
@@ -58,25 +62,7 @@ bool ProfileCache::Expired(int64_t latest_ns) const {
   return latest_ns < horizon;
 }
 
-template <typename Keep>
-void ProfileCache::Rebuild(Keep keep) {
-  auto fresh = std::make_unique<profile::ProfileStore>(options_);
-  std::string blob;
-  for (const auto& [name, entry] : entries_) {
-    if (!keep(name)) continue;
-    blob.clear();
-    if (!profiles_->SerializeProfile(name, &blob)) continue;
-    absl::Status s = fresh->RestoreProfile(name, blob);
-    if (!s.ok() && broken_.ok()) {
-      broken_ = absl::InternalError(
-          absl::StrCat("profile of '", name, "' did not survive eviction: ", s.message()));
-    }
-  }
-  profiles_ = std::move(fresh);
-}
-
 absl::Status ProfileCache::Observe(Event& e) {
-  if (!broken_.ok()) return broken_;
   if (e.credential.empty()) {
     profiles_->Observe(e);
     return absl::OkStatus();
@@ -86,7 +72,7 @@ absl::Status ProfileCache::Observe(Event& e) {
     // Idle past the retention: starts over like a credential never seen.
     std::string name(e.credential);
     entries_.erase(it);
-    Rebuild([&](const std::string& n) { return n != name; });
+    profiles_->Erase(name);
     deleted_.push_back(std::move(name));
     ++stats_.expired;
     it = entries_.end();
@@ -177,20 +163,26 @@ size_t ProfileCache::EvictIfOverBudget() {
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   const size_t target = budget / 4 * 3;
   size_t used = sizeof(profile::ProfileStore);
-  absl::flat_hash_map<std::string, Entry> kept;
+  std::vector<const std::string*> evict;
   for (const auto& [touch, name] : order) {
     const Entry& entry = entries_.at(*name);
     const size_t cost = profiles_->ApproxProfileBytes(*name) + EntryBytes(*name);
-    if (!entry.dirty && used + cost > target) continue;
+    if (!entry.dirty && used + cost > target) {
+      evict.push_back(name);
+      continue;
+    }
     used += cost;
-    kept.emplace(*name, entry);
   }
-  const size_t evicted = entries_.size() - kept.size();
-  if (evicted == 0) return 0;
-  Rebuild([&](const std::string& n) { return kept.contains(n); });
-  entries_ = std::move(kept);
-  stats_.evictions += evicted;
-  return evicted;
+  if (evict.empty()) return 0;
+  for (const std::string* name : evict) {
+    profiles_->Erase(*name);
+    entries_.erase(*name);  // frees *name: last
+  }
+  // Return the memory of the evicted ones (free slots, index capacity).
+  profiles_->Compact();
+  entries_.rehash(0);
+  stats_.evictions += evict.size();
+  return evict.size();
 }
 
 absl::Status ProfileCache::Sweep(StateBatch* batch) {
@@ -200,8 +192,11 @@ absl::Status ProfileCache::Sweep(StateBatch* batch) {
     if (Expired(entry.latest_ns)) expired_in_memory.push_back(name);
   }
   if (!expired_in_memory.empty()) {
-    for (const std::string& name : expired_in_memory) entries_.erase(name);
-    Rebuild([&](const std::string&) { return true; });
+    for (const std::string& name : expired_in_memory) {
+      entries_.erase(name);
+      profiles_->Erase(name);
+    }
+    profiles_->Compact();
     for (std::string& name : expired_in_memory) deleted_.push_back(std::move(name));
     stats_.expired += expired_in_memory.size();
   }

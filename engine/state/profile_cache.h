@@ -105,9 +105,6 @@ class ProfileCache {
     bool dirty = false;
   };
   bool Expired(int64_t latest_ns) const;
-  // Rebuilds the ProfileStore with only the credentials `keep` accepts.
-  template <typename Keep>
-  void Rebuild(Keep keep);
 
   profile::ProfileOptions options_;
   StateStore* store_;
@@ -117,7 +114,6 @@ class ProfileCache {
   absl::flat_hash_map<std::string, Entry> entries_;  // credentials in memory
   std::vector<std::string> dirty_;                   // changed since the last CollectDirty
   std::vector<std::string> deleted_;                 // expired, to delete at the next commit
-  absl::Status broken_;                              // a rebuild lost a profile (a bug)
   int64_t watermark_ns_ = INT64_MIN;
   uint64_t clock_ = 0;
   std::string scratch_;

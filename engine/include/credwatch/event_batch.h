@@ -72,6 +72,10 @@ class EventBatch {
     e = Event{};
     return e;
   }
+  // A copy of `src` (which may point anywhere) whose strings live in this
+  // batch's arena: the fields, the extras it uses, its strings in one
+  // allocation.
+  Event& AddCopy(const Event& src);
   // Drops the last event added (a decoder that gave up half way).
   void PopBack() { --size_; }
   size_t size() const { return size_; }
