@@ -362,8 +362,8 @@ bool ProfileStore::Erase(std::string_view credential) {
   return true;
 }
 
-void ProfileStore::Compact() {
-  if (options_.track_sessions || free_ids_.empty()) return;
+void ProfileStore::CompactIfSparse() {
+  if (options_.track_sessions || free_ids_.size() * 2 <= profiles_.size()) return;
   std::deque<Profile> live;
   for (uint32_t id = 0; id < profiles_.size(); ++id) {
     Profile& p = profiles_[id];
@@ -376,7 +376,9 @@ void ProfileStore::Compact() {
   // Moved names (short ones live inside the string) have new addresses.
   absl::flat_hash_map<absl::string_view, uint32_t> index;
   index.reserve(profiles_.size());
-  for (uint32_t id = 0; id < profiles_.size(); ++id) index.emplace(absl::string_view(profiles_[id].name), id);
+  for (uint32_t id = 0; id < profiles_.size(); ++id) {
+    index.emplace(absl::string_view(profiles_[id].name), id);
+  }
   index_ = std::move(index);
 }
 
@@ -493,9 +495,16 @@ size_t ProfileStore::ApproxProfileBytes(std::string_view credential) const {
   return ProfileBytes(*p) + (sizeof(Slot) + 1) * 8 / 7;
 }
 
+size_t ProfileStore::ApproxHeapBytes(std::string_view credential) const {
+  const Profile* p = Find(credential);
+  return p == nullptr ? 0 : ProfileBytes(*p) - sizeof(Profile);
+}
+
 size_t ProfileStore::ApproxMemoryBytes() const {
   using Slot = std::pair<const absl::string_view, uint32_t>;
-  size_t bytes = sizeof(*this) + index_.capacity() * (sizeof(Slot) + 1);
+  // Erased slots count as empty profiles; tables by capacity, not size.
+  size_t bytes = sizeof(*this) + index_.capacity() * (sizeof(Slot) + 1) +
+                 free_ids_.capacity() * sizeof(uint32_t);
   for (const Profile& p : profiles_) bytes += ProfileBytes(p);
   return bytes + sessions_.ApproxMemoryBytes();
 }

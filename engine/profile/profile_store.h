@@ -156,10 +156,14 @@ class ProfileStore {
   // Only with track_sessions off: the session table refers to ids. Returns
   // false if the credential is unknown or sessions are tracked.
   bool Erase(std::string_view credential);
-  // After many Erases: moves the profiles together and shrinks the index to
-  // what is left, so the memory of erased profiles is returned, not kept as
-  // free slots. Only with track_sessions off. O(profiles).
-  void Compact();
+  // What Erase frees: the credential's heap blocks (name, sets, read
+  // history). Its slot and index entry stay for the next credential. 0 if
+  // unknown.
+  size_t ApproxHeapBytes(std::string_view credential) const;
+  // When more than half of the slots are free (after a large eviction):
+  // moves the profiles together and shrinks the index, returning the slots'
+  // memory. Briefly holds both slot arrays. O(profiles).
+  void CompactIfSparse();
   bool Contains(std::string_view credential) const;
   // Everything the store holds, including the session table.
   size_t ApproxMemoryBytes() const;

@@ -1,5 +1,9 @@
 #include "state/profile_cache.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -14,11 +18,9 @@ namespace {
 constexpr char kRecordTag = 'C';
 constexpr uint8_t kRecordVersion = 1;
 
-// What an index entry costs besides the profile: the key string, the slot
-// and the control byte at the table's 7/8 maximum load.
-size_t EntryBytes(const std::string& name) {
-  constexpr size_t kSlot = sizeof(std::string) + 24;
-  return kSlot * 8 / 7 + 1 + (name.capacity() > 15 ? name.capacity() + 17 : 0);
+// The heap block of an index key (short names live inside the string).
+size_t NameHeapBytes(const std::string& name) {
+  return name.capacity() > 15 ? name.capacity() + 17 : 0;
 }
 
 }  // namespace
@@ -147,40 +149,47 @@ void ProfileCache::Reattach() {
 }
 
 size_t ProfileCache::memory_bytes() const {
-  size_t bytes = profiles_->ApproxMemoryBytes() + dirty_.capacity() * sizeof(std::string);
-  for (const auto& [name, entry] : entries_) bytes += EntryBytes(name);
+  using Slot = std::pair<const std::string, Entry>;
+  // Tables by capacity: what they hold, not what they could hold at best.
+  size_t bytes = profiles_->ApproxMemoryBytes() + entries_.capacity() * (sizeof(Slot) + 1) +
+                 (dirty_.capacity() + deleted_.capacity()) * sizeof(std::string);
+  for (const auto& [name, entry] : entries_) bytes += NameHeapBytes(name);
   return bytes;
 }
 
 size_t ProfileCache::EvictIfOverBudget() {
   if (!store_ || cache_.budget_bytes <= 0) return 0;
   const auto budget = static_cast<size_t>(cache_.budget_bytes);
-  if (memory_bytes() <= budget) return 0;
-  // Keep the most recently touched (and every dirty one) within 3/4 of the budget.
+  size_t used = memory_bytes();
+  if (used <= budget) return 0;
+  // Least recently touched first, down to 3/4 of the budget. Dirty ones
+  // (none right after a commit) stay. An evicted profile frees its heap
+  // blocks; its slots stay for the credentials that come next, so the
+  // tables do not grow past the most profiles ever held between commits.
   std::vector<std::pair<uint64_t, const std::string*>> order;
   order.reserve(entries_.size());
   for (const auto& [name, entry] : entries_) order.emplace_back(entry.last_touch, &name);
-  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(order.begin(), order.end());
   const size_t target = budget / 4 * 3;
-  size_t used = sizeof(profile::ProfileStore);
   std::vector<const std::string*> evict;
   for (const auto& [touch, name] : order) {
-    const Entry& entry = entries_.at(*name);
-    const size_t cost = profiles_->ApproxProfileBytes(*name) + EntryBytes(*name);
-    if (!entry.dirty && used + cost > target) {
-      evict.push_back(name);
-      continue;
-    }
-    used += cost;
+    if (used <= target) break;
+    if (entries_.at(*name).dirty) continue;
+    const size_t freed = profiles_->ApproxHeapBytes(*name) + NameHeapBytes(*name);
+    used -= std::min(used, freed);
+    evict.push_back(name);
   }
-  if (evict.empty()) return 0;
   for (const std::string* name : evict) {
     profiles_->Erase(*name);
     entries_.erase(*name);  // frees *name: last
   }
-  // Return the memory of the evicted ones (free slots, index capacity).
-  profiles_->Compact();
-  entries_.rehash(0);
+  profiles_->CompactIfSparse();
+  if (entries_.size() * 4 < entries_.capacity()) entries_.rehash(0);
+#if defined(__GLIBC__)
+  // The evicted profiles were many small blocks among live ones: give the
+  // whole free pages back, or resident memory keeps the high-water mark.
+  malloc_trim(0);
+#endif
   stats_.evictions += evict.size();
   return evict.size();
 }
@@ -196,7 +205,7 @@ absl::Status ProfileCache::Sweep(StateBatch* batch) {
       entries_.erase(name);
       profiles_->Erase(name);
     }
-    profiles_->Compact();
+    profiles_->CompactIfSparse();
     for (std::string& name : expired_in_memory) deleted_.push_back(std::move(name));
     stats_.expired += expired_in_memory.size();
   }

@@ -174,7 +174,7 @@ class StateStore {
   bool created() const { return created_; }
   const std::string& dir() const { return dir_; }
   const StateOptions& options() const { return options_; }
-  // Bytes of profiles the owner may keep in memory (3/4 of the budget).
+  // Bytes of profiles the owner may keep in memory (5/8 of the budget).
   int64_t profile_budget_bytes() const;
   StoreStats Stats() const;
 
