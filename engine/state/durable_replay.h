@@ -8,6 +8,11 @@
 //   auto consumer = state::MakeDurableDetectionConsumer(opts, rules, &alerts, &note);
 //   auto summary = replay::MergeInputs(opts, **consumer);
 //
+// Threads: the merge runs on the caller's thread; detection, the profiles
+// and the commits on a second one, fed through a bounded ring of event
+// batches (a full ring blocks the merge). The merge thread picks the commit
+// points and sends, in-band, where the inputs stand at each.
+//
 // A commit happens at a watermark (a consistent cut of the merge) once
 // StateOptions::commit_interval_ns or commit_events have passed, and at the
 // end. One WriteBatch holds: the profiles changed since the last commit, the
