@@ -32,6 +32,10 @@ void AppendEvidenceJson(const RuleSetData& data, const Event& e, std::string* ou
 struct CorrelationEngine::GroupState {
   uint64_t generation = 0;
   std::string key;
+  // Change tracking for incremental durable state (TrackChanges): changed
+  // since the last SerializeChanges, and written by one.
+  bool dirty = false;
+  bool persisted = false;
   std::vector<std::string> values;
   int64_t first_seen = INT64_MAX;
   int64_t last_seen = INT64_MIN;
@@ -304,6 +308,7 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
   }
   g.deadline = rule.anchored ? g.window_start + span : g.max_time + span;
   if (created) ns.heap.push(HeapEntry{g.deadline, g.key, g.generation});
+  MarkChanged(node, &g);
   if (fire) Fire(node, &g, in.time, out);
 }
 
@@ -333,7 +338,14 @@ void CorrelationEngine::Close(int node, GroupState* g, std::vector<Detection>* o
 
 void CorrelationEngine::Erase(int node, GroupState* g) {
   const std::string key = g->key;  // g dies with the erase
+  if (track_changes_ && g->persisted) deleted_[node].push_back(key);
   nodes_[node].groups.erase(key);
+}
+
+void CorrelationEngine::MarkChanged(int node, GroupState* g) {
+  if (!track_changes_ || g->dirty) return;
+  g->dirty = true;
+  changed_[node].push_back(g->key);
 }
 
 void CorrelationEngine::Fire(int node, GroupState* g, int64_t time, std::vector<Detection>* out) {
@@ -403,7 +415,8 @@ void CorrelationEngine::EvictOne(int node) {
   if (CleanTop(node) == INT64_MAX) return;
   const std::string key = ns.heap.top().key;
   ns.heap.pop();
-  ns.groups.erase(key);
+  auto it = ns.groups.find(key);
+  if (it != ns.groups.end()) Erase(node, it->second.get());
   ++stats_->groups_evicted;
 }
 
@@ -439,7 +452,7 @@ void CorrelationEngine::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* o
 namespace {
 
 constexpr uint8_t kStateMagic = 'G';
-constexpr uint8_t kStateVersion = 1;
+constexpr uint8_t kStateVersion = 2;  // 2: node headers first, then the groups
 
 template <typename T>
 void PutInt(std::string* out, T v) {
@@ -460,6 +473,8 @@ void PutStrs(std::string* out, const std::vector<std::string>& v) {
   PutInt<uint32_t>(out, static_cast<uint32_t>(v.size()));
   for (const auto& s : v) PutStr(out, s);
 }
+
+}  // namespace
 
 class StateReader {
  public:
@@ -510,149 +525,246 @@ class StateReader {
   bool ok_ = true;
 };
 
-}  // namespace
 
-void CorrelationEngine::SerializeState(std::string* out) const {
+void CorrelationEngine::PutHeader(std::string* out) const {
   PutInt<uint8_t>(out, kStateMagic);
   PutInt<uint8_t>(out, kStateVersion);
   PutInt<uint64_t>(out, generation_);
   PutInt<uint32_t>(out, static_cast<uint32_t>(nodes_.size()));
-  std::vector<const GroupState*> groups;
   for (size_t n = 0; n < nodes_.size(); ++n) {
     // What the groups belong to: a restore into other rules is refused.
     const CorrelationRule& rule = data_.correlations[data_.nodes[n].rule];
     PutStr(out, rule.meta.id);
     PutInt<uint8_t>(out, static_cast<uint8_t>(rule.type));
     PutInt<int64_t>(out, rule.timespan_ns);
+  }
+}
+
+void CorrelationEngine::PutGroup(const GroupState& g, std::string* out) {
+  PutInt<uint64_t>(out, g.generation);
+  PutStr(out, g.key);
+  PutStrs(out, g.values);
+  PutInt<int64_t>(out, g.first_seen);
+  PutInt<int64_t>(out, g.last_seen);
+  PutInt<int64_t>(out, g.max_time);
+  PutInt<int64_t>(out, g.window_start);
+  PutInt<int64_t>(out, g.deadline);
+  PutStrs(out, g.blast.tenants);
+  PutStrs(out, g.blast.objects);
+  PutStrs(out, g.blast.destinations);
+  PutInt<int64_t>(out, g.blast.objects_total);
+  PutInt<int64_t>(out, g.blast.bytes);
+  PutInt<int64_t>(out, g.blast.records);
+  PutStrs(out, g.head);
+  PutStrs(out, g.tail);
+  PutInt<uint64_t>(out, g.tail_next);
+  PutStr(out, g.credential);
+  PutStr(out, g.tenant);
+  PutStr(out, g.src_ip);
+  PutInt<uint32_t>(out, static_cast<uint32_t>(g.points.size()));
+  for (const auto& [t, w] : g.points) {
+    PutInt<int64_t>(out, t);
+    PutDouble(out, w);
+  }
+  PutDouble(out, g.sum);
+  PutDouble(out, g.total);
+  std::vector<std::pair<std::string_view, int64_t>> distinct(g.distinct.begin(),
+                                                             g.distinct.end());
+  std::sort(distinct.begin(), distinct.end());
+  PutInt<uint32_t>(out, static_cast<uint32_t>(distinct.size()));
+  for (const auto& [v, t] : distinct) {
+    PutStr(out, v);
+    PutInt<int64_t>(out, t);
+  }
+  PutInt<uint32_t>(out, static_cast<uint32_t>(g.last_by_ref.size()));
+  for (int64_t t : g.last_by_ref) PutInt<int64_t>(out, t);
+  PutInt<uint32_t>(out, static_cast<uint32_t>(g.chain.size()));
+  for (const auto& [start, t] : g.chain) {
+    PutInt<int64_t>(out, start);
+    PutInt<int64_t>(out, t);
+  }
+}
+
+void CorrelationEngine::SerializeState(std::string* out) const {
+  PutHeader(out);
+  std::vector<const GroupState*> groups;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
     groups.clear();
     for (const auto& [key, g] : nodes_[n].groups) groups.push_back(g.get());
     std::sort(groups.begin(), groups.end(),
               [](const GroupState* a, const GroupState* b) { return a->key < b->key; });
     PutInt<uint32_t>(out, static_cast<uint32_t>(groups.size()));
-    for (const GroupState* g : groups) {
-      PutInt<uint64_t>(out, g->generation);
-      PutStr(out, g->key);
-      PutStrs(out, g->values);
-      PutInt<int64_t>(out, g->first_seen);
-      PutInt<int64_t>(out, g->last_seen);
-      PutInt<int64_t>(out, g->max_time);
-      PutInt<int64_t>(out, g->window_start);
-      PutInt<int64_t>(out, g->deadline);
-      PutStrs(out, g->blast.tenants);
-      PutStrs(out, g->blast.objects);
-      PutStrs(out, g->blast.destinations);
-      PutInt<int64_t>(out, g->blast.objects_total);
-      PutInt<int64_t>(out, g->blast.bytes);
-      PutInt<int64_t>(out, g->blast.records);
-      PutStrs(out, g->head);
-      PutStrs(out, g->tail);
-      PutInt<uint64_t>(out, g->tail_next);
-      PutStr(out, g->credential);
-      PutStr(out, g->tenant);
-      PutStr(out, g->src_ip);
-      PutInt<uint32_t>(out, static_cast<uint32_t>(g->points.size()));
-      for (const auto& [t, w] : g->points) {
-        PutInt<int64_t>(out, t);
-        PutDouble(out, w);
-      }
-      PutDouble(out, g->sum);
-      PutDouble(out, g->total);
-      std::vector<std::pair<std::string_view, int64_t>> distinct(g->distinct.begin(),
-                                                                 g->distinct.end());
-      std::sort(distinct.begin(), distinct.end());
-      PutInt<uint32_t>(out, static_cast<uint32_t>(distinct.size()));
-      for (const auto& [v, t] : distinct) {
-        PutStr(out, v);
-        PutInt<int64_t>(out, t);
-      }
-      PutInt<uint32_t>(out, static_cast<uint32_t>(g->last_by_ref.size()));
-      for (int64_t t : g->last_by_ref) PutInt<int64_t>(out, t);
-      PutInt<uint32_t>(out, static_cast<uint32_t>(g->chain.size()));
-      for (const auto& [start, t] : g->chain) {
-        PutInt<int64_t>(out, start);
-        PutInt<int64_t>(out, t);
-      }
-    }
+    for (const GroupState* g : groups) PutGroup(*g, out);
   }
 }
 
-absl::Status CorrelationEngine::RestoreState(std::string_view bytes) {
-  StateReader in(bytes);
+std::string CorrelationEngine::GroupRecordKey(size_t node, std::string_view key) {
+  std::string k;
+  k.reserve(4 + key.size());
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((node >> (8 * i)) & 0xff));
+  k.append(key.data(), key.size());
+  return k;
+}
+
+void CorrelationEngine::TrackChanges() {
+  if (track_changes_) return;
+  track_changes_ = true;
+  changed_.assign(nodes_.size(), {});
+  deleted_.assign(nodes_.size(), {});
+}
+
+void CorrelationEngine::SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
+                                         const StateKeyFn& del) {
+  if (!track_changes_) all = true;  // nothing was tracked before this call
+  TrackChanges();
+  header->clear();
+  PutHeader(header);
+  std::string value;
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    // Deletions first: a group erased and created again is put after.
+    for (const std::string& key : deleted_[n]) del(GroupRecordKey(n, key));
+    deleted_[n].clear();
+    auto write = [&](GroupState& g) {
+      g.dirty = false;
+      g.persisted = true;
+      value.clear();
+      PutGroup(g, &value);
+      put(GroupRecordKey(n, g.key), value);
+    };
+    if (all) {
+      for (auto& [key, g] : nodes_[n].groups) write(*g);
+    } else {
+      for (const std::string& key : changed_[n]) {
+        auto it = nodes_[n].groups.find(key);
+        if (it != nodes_[n].groups.end() && it->second->dirty) write(*it->second);
+      }
+    }
+    changed_[n].clear();
+  }
+}
+
+absl::Status CorrelationEngine::ReadHeader(StateReader& in, uint64_t* generation) const {
   auto damaged = [] { return absl::DataLossError("damaged correlation state"); };
   uint8_t magic = 0, version = 0;
-  uint64_t generation = 0;
   uint32_t num_nodes = 0;
   if (!in.Int(&magic) || magic != kStateMagic || !in.Int(&version)) return damaged();
   if (version != kStateVersion) {
     return absl::FailedPreconditionError("correlation state of another format version");
   }
-  if (!in.Int(&generation) || !in.Int(&num_nodes)) return damaged();
+  if (!in.Int(generation) || !in.Int(&num_nodes)) return damaged();
   if (num_nodes != nodes_.size()) {
     return absl::FailedPreconditionError("correlation state of other correlation rules");
   }
-  std::vector<NodeState> nodes(nodes_.size());
-  for (size_t n = 0; n < nodes.size(); ++n) {
+  for (size_t n = 0; n < nodes_.size(); ++n) {
     const CorrelationRule& rule = data_.correlations[data_.nodes[n].rule];
     std::string id;
     uint8_t type = 0;
     int64_t timespan = 0;
-    uint32_t num_groups = 0;
     if (!in.Str(&id) || !in.Int(&type) || !in.Int(&timespan)) return damaged();
     if (id != rule.meta.id || type != static_cast<uint8_t>(rule.type) ||
         timespan != rule.timespan_ns) {
       return absl::FailedPreconditionError("correlation state of other correlation rules");
     }
+  }
+  return absl::OkStatus();
+}
+
+bool CorrelationEngine::ReadGroup(StateReader& in, GroupState* g) {
+  uint64_t tail_next = 0;
+  uint32_t count = 0;
+  if (!in.Int(&g->generation) || !in.Str(&g->key) || !in.Strs(&g->values) ||
+      !in.Int(&g->first_seen) || !in.Int(&g->last_seen) || !in.Int(&g->max_time) ||
+      !in.Int(&g->window_start) || !in.Int(&g->deadline) || !in.Strs(&g->blast.tenants) ||
+      !in.Strs(&g->blast.objects) || !in.Strs(&g->blast.destinations) ||
+      !in.Int(&g->blast.objects_total) || !in.Int(&g->blast.bytes) ||
+      !in.Int(&g->blast.records) || !in.Strs(&g->head) || !in.Strs(&g->tail) ||
+      !in.Int(&tail_next) || !in.Str(&g->credential) || !in.Str(&g->tenant) ||
+      !in.Str(&g->src_ip) || !in.Count(&count, 16)) {
+    return false;
+  }
+  if (g->head.size() > kHeadEvidences || g->tail.size() > kTailEvidences ||
+      tail_next >= kTailEvidences) {
+    return false;
+  }
+  g->tail_next = static_cast<size_t>(tail_next);
+  g->points.resize(count);
+  for (auto& [t, w] : g->points) {
+    if (!in.Int(&t) || !in.Double(&w)) return false;
+  }
+  if (!in.Double(&g->sum) || !in.Double(&g->total) || !in.Count(&count, 12)) return false;
+  for (uint32_t d = 0; d < count; ++d) {
+    std::string v;
+    int64_t t = 0;
+    if (!in.Str(&v) || !in.Int(&t)) return false;
+    g->distinct.emplace(std::move(v), t);
+  }
+  if (!in.Count(&count, 8)) return false;
+  g->last_by_ref.resize(count);
+  for (int64_t& t : g->last_by_ref) {
+    if (!in.Int(&t)) return false;
+  }
+  if (!in.Count(&count, 16)) return false;
+  g->chain.resize(count);
+  for (auto& [start, t] : g->chain) {
+    if (!in.Int(&start) || !in.Int(&t)) return false;
+  }
+  return true;
+}
+
+bool CorrelationEngine::AddRestored(std::vector<NodeState>& nodes, size_t n,
+                                    std::unique_ptr<GroupState> g) {
+  // Each live group has one heap entry at its deadline; CleanTop gives
+  // the same order as the entries the original heap held.
+  nodes[n].heap.push(HeapEntry{g->deadline, g->key, g->generation});
+  std::string key = g->key;
+  return nodes[n].groups.emplace(std::move(key), std::move(g)).second;
+}
+
+absl::Status CorrelationEngine::RestoreState(std::string_view bytes) {
+  StateReader in(bytes);
+  auto damaged = [] { return absl::DataLossError("damaged correlation state"); };
+  uint64_t generation = 0;
+  if (absl::Status s = ReadHeader(in, &generation); !s.ok()) return s;
+  std::vector<NodeState> nodes(nodes_.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    uint32_t num_groups = 0;
     if (!in.Count(&num_groups, 8)) return damaged();
     for (uint32_t i = 0; i < num_groups; ++i) {
       auto g = std::make_unique<GroupState>();
-      uint64_t tail_next = 0;
-      uint32_t count = 0;
-      if (!in.Int(&g->generation) || !in.Str(&g->key) || !in.Strs(&g->values) ||
-          !in.Int(&g->first_seen) || !in.Int(&g->last_seen) || !in.Int(&g->max_time) ||
-          !in.Int(&g->window_start) || !in.Int(&g->deadline) || !in.Strs(&g->blast.tenants) ||
-          !in.Strs(&g->blast.objects) || !in.Strs(&g->blast.destinations) ||
-          !in.Int(&g->blast.objects_total) || !in.Int(&g->blast.bytes) ||
-          !in.Int(&g->blast.records) || !in.Strs(&g->head) || !in.Strs(&g->tail) ||
-          !in.Int(&tail_next) || !in.Str(&g->credential) || !in.Str(&g->tenant) ||
-          !in.Str(&g->src_ip) || !in.Count(&count, 16)) {
-        return damaged();
-      }
-      if (g->head.size() > kHeadEvidences || g->tail.size() > kTailEvidences ||
-          tail_next >= kTailEvidences) {
-        return damaged();
-      }
-      g->tail_next = static_cast<size_t>(tail_next);
-      g->points.resize(count);
-      for (auto& [t, w] : g->points) {
-        if (!in.Int(&t) || !in.Double(&w)) return damaged();
-      }
-      if (!in.Double(&g->sum) || !in.Double(&g->total) || !in.Count(&count, 12)) return damaged();
-      for (uint32_t d = 0; d < count; ++d) {
-        std::string v;
-        int64_t t = 0;
-        if (!in.Str(&v) || !in.Int(&t)) return damaged();
-        g->distinct.emplace(std::move(v), t);
-      }
-      if (!in.Count(&count, 8)) return damaged();
-      g->last_by_ref.resize(count);
-      for (int64_t& t : g->last_by_ref) {
-        if (!in.Int(&t)) return damaged();
-      }
-      if (!in.Count(&count, 16)) return damaged();
-      g->chain.resize(count);
-      for (auto& [start, t] : g->chain) {
-        if (!in.Int(&start) || !in.Int(&t)) return damaged();
-      }
-      // Each live group has one heap entry at its deadline; CleanTop gives
-      // the same order as the entries the original heap held.
-      nodes[n].heap.push(HeapEntry{g->deadline, g->key, g->generation});
-      std::string key = g->key;
-      if (!nodes[n].groups.emplace(std::move(key), std::move(g)).second) return damaged();
+      if (!ReadGroup(in, g.get()) || !AddRestored(nodes, n, std::move(g))) return damaged();
     }
   }
   if (!in.done()) return damaged();
   nodes_ = std::move(nodes);
   generation_ = generation;
+  return absl::OkStatus();
+}
+
+absl::Status CorrelationEngine::RestoreChanges(std::string_view header, const StateRecordSource& records) {
+  auto damaged = [] { return absl::DataLossError("damaged correlation state"); };
+  StateReader in(header);
+  uint64_t generation = 0;
+  if (absl::Status s = ReadHeader(in, &generation); !s.ok()) return s;
+  if (!in.done()) return damaged();
+  std::vector<NodeState> nodes(nodes_.size());
+  bool bad = false;
+  records([&](std::string_view key, std::string_view value) {
+    if (key.size() < 4) return !(bad = true);
+    size_t n = 0;
+    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(key[static_cast<size_t>(i)]);
+    StateReader r(value);
+    auto g = std::make_unique<GroupState>();
+    if (n >= nodes.size() || !ReadGroup(r, g.get()) || !r.done() || g->key != key.substr(4)) {
+      return !(bad = true);
+    }
+    g->persisted = true;
+    if (!AddRestored(nodes, n, std::move(g))) return !(bad = true);
+    return true;
+  });
+  if (bad) return damaged();
+  nodes_ = std::move(nodes);
+  generation_ = generation;
+  TrackChanges();
   return absl::OkStatus();
 }
 

@@ -38,6 +38,8 @@ namespace credwatch::rules::internal {
 // object with the source fields the decoder projected (eventName, ...).
 void AppendEvidenceJson(const RuleSetData& data, const Event& e, std::string* out);
 
+class StateReader;
+
 class CorrelationEngine {
  public:
   CorrelationEngine(const RuleSetData& data, const EvaluatorOptions& options,
@@ -54,6 +56,11 @@ class CorrelationEngine {
   // Evaluator::SerializeState / RestoreState.
   void SerializeState(std::string* out) const;
   absl::Status RestoreState(std::string_view bytes);
+  // Evaluator::SerializeChanges / RestoreChanges.
+  void TrackChanges();
+  void SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
+                        const StateKeyFn& del);
+  absl::Status RestoreChanges(std::string_view header, const StateRecordSource& records);
 
  private:
   static constexpr size_t kHeadEvidences = 4;
@@ -84,12 +91,25 @@ class CorrelationEngine {
   // Drops stale heap entries; returns the live top's deadline or INT64_MAX.
   int64_t CleanTop(int node);
   void EvictOne(int node);
+  void MarkChanged(int node, GroupState* g);
+  void PutHeader(std::string* out) const;
+  static void PutGroup(const GroupState& g, std::string* out);
+  absl::Status ReadHeader(StateReader& in, uint64_t* generation) const;
+  static bool ReadGroup(StateReader& in, GroupState* g);
+  static bool AddRestored(std::vector<NodeState>& nodes, size_t n, std::unique_ptr<GroupState> g);
+  static std::string GroupRecordKey(size_t node, std::string_view key);
 
   const RuleSetData& data_;
   EvaluatorOptions options_;
   EvaluatorStats* stats_;
   std::vector<NodeState> nodes_;
   uint64_t generation_ = 0;
+  // Change tracking (on once durable state asks for changes): per node, the
+  // keys of groups changed and of persisted groups erased since the last
+  // SerializeChanges.
+  bool track_changes_ = false;
+  std::vector<std::vector<std::string>> changed_;
+  std::vector<std::vector<std::string>> deleted_;
   // Scratch for base events (no allocation once warm).
   std::vector<std::string> values_;
   std::string value_text_;

@@ -113,6 +113,13 @@ class EvaluatorState {
 
   void SerializeState(std::string* out) const { corr_.SerializeState(out); }
   absl::Status RestoreState(std::string_view bytes) { return corr_.RestoreState(bytes); }
+  void SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
+                        const StateKeyFn& del) {
+    corr_.SerializeChanges(all, header, put, del);
+  }
+  absl::Status RestoreChanges(std::string_view header, const StateRecordSource& records) {
+    return corr_.RestoreChanges(header, records);
+  }
 
   EvaluatorStats stats() const {
     EvaluatorStats s = stats_;
@@ -207,5 +214,12 @@ void Evaluator::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
 EvaluatorStats Evaluator::stats() const { return state_->stats(); }
 void Evaluator::SerializeState(std::string* out) const { state_->SerializeState(out); }
 absl::Status Evaluator::RestoreState(std::string_view bytes) { return state_->RestoreState(bytes); }
+void Evaluator::SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
+                                 const StateKeyFn& del) {
+  state_->SerializeChanges(all, header, put, del);
+}
+absl::Status Evaluator::RestoreChanges(std::string_view header, const StateRecordSource& records) {
+  return state_->RestoreChanges(header, records);
+}
 
 }  // namespace credwatch::rules

@@ -12,24 +12,11 @@ namespace {
 
 constexpr std::string_view kEvaluatorKey = "evaluator/0";  // one shard
 
-// Correlation windows: the evaluator's open groups, behind a tag and version.
+// Correlation windows: a header (the rules the groups belong to) behind a
+// tag and version at kEvaluatorKey, and one record per open group under
+// kGroupKeyPrefix, written as the groups change (Evaluator::SerializeChanges).
 constexpr char kWindowsTag = 'W';
-constexpr char kWindowsVersion = 2;
-
-void SaveWindows(const rules::Evaluator& evaluator, std::string* out) {
-  *out = std::string{kWindowsTag, kWindowsVersion};
-  evaluator.SerializeState(out);
-}
-
-// Restores the windows into a fresh evaluator. False (nothing restored) when
-// the bytes are of another format or other rules. Damaged bytes are an error.
-absl::StatusOr<bool> LoadWindows(std::string_view bytes, rules::Evaluator* evaluator) {
-  if (bytes.size() < 2 || bytes[0] != kWindowsTag || bytes[1] != kWindowsVersion) return false;
-  absl::Status s = evaluator->RestoreState(bytes.substr(2));
-  if (absl::IsFailedPrecondition(s)) return false;
-  if (!s.ok()) return s;
-  return true;
-}
+constexpr char kWindowsVersion = 3;  // 3: one record per group
 
 }  // namespace
 
@@ -58,12 +45,22 @@ absl::StatusOr<bool> DurableDetector::RestoreWindows() {
   auto got = store_->Get(Family::kWindows, kEvaluatorKey, &value);
   if (!got.ok()) return got.status();
   if (!*got) return false;
-  auto loaded = LoadWindows(value, evaluator_.get());
-  if (!loaded.ok()) {
-    return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: ",
-                                            loaded.status().message()));
+  // Another format (an older build): the caller rebuilds the windows.
+  if (value.size() < 2 || value[0] != kWindowsTag || value[1] != kWindowsVersion) return false;
+  absl::Status scanned;
+  absl::Status s = evaluator_->RestoreChanges(
+      std::string_view(value).substr(2), [&](const rules::StateRecordVisitor& visit) {
+        scanned = store_->Scan(Family::kWindows, kGroupKeyPrefix, [&](std::string_view key, std::string_view v) {
+          return visit(key.substr(kGroupKeyPrefix.size()), v);
+        });
+      });
+  if (!scanned.ok()) return scanned;
+  if (absl::IsFailedPrecondition(s)) return false;  // other rules
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: ", s.message()));
   }
-  return *loaded;
+  rewrite_windows_ = false;
+  return true;
 }
 
 absl::Status DurableDetector::RestoreFolder() {
@@ -90,6 +87,7 @@ void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, 
   const bool kept = next->RestoreState(windows).ok();
   if (!kept) next = std::make_unique<rules::Evaluator>(rules);
   evaluator_ = std::move(next);
+  rewrite_windows_ = true;  // new record keys: the next commit writes them all
   order_ = std::make_unique<runtime::DetectionOrder>(*rules);
   if (kept_windows) *kept_windows = kept;
 }
@@ -184,9 +182,32 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
     }
     last_sweep_ns_ = watermark_ns_;
   }
-  std::string windows;
-  SaveWindows(*evaluator_, &windows);
-  b->Put(Family::kWindows, kEvaluatorKey, windows);
+  if (rewrite_windows_) {
+    // The records on disk may not match the groups in memory (a fresh
+    // evaluator, a reload, a rebuilt resume): drop them all, write them all.
+    absl::Status s = store_->Scan(Family::kWindows, kGroupKeyPrefix, [&](std::string_view key, std::string_view) {
+      b->Delete(Family::kWindows, key);
+      return true;
+    });
+    if (!s.ok()) {
+      Fail(s);
+      return s;
+    }
+  }
+  std::string header, key;
+  evaluator_->SerializeChanges(
+      rewrite_windows_, &header,
+      [&](std::string_view k, std::string_view v) {
+        key.assign(kGroupKeyPrefix.data(), kGroupKeyPrefix.size()).append(k.data(), k.size());
+        b->Put(Family::kWindows, key, v);
+      },
+      [&](std::string_view k) {
+        key.assign(kGroupKeyPrefix.data(), kGroupKeyPrefix.size()).append(k.data(), k.size());
+        b->Delete(Family::kWindows, key);
+      });
+  rewrite_windows_ = false;
+  header.insert(0, std::string{kWindowsTag, kWindowsVersion});
+  b->Put(Family::kWindows, kEvaluatorKey, header);
   b->Append(std::move(journal_));
   journal_.Clear();
   if (options_.forget_findings_after_ns > 0 && watermark_ns_ != INT64_MIN) {

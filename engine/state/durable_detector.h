@@ -135,6 +135,8 @@ class DurableDetector {
   alert::AlertFolder folder_;
   bool live_ = true;
 
+  // The next Collect replaces every group record (not only the changed).
+  bool rewrite_windows_ = true;
   uint64_t detection_seq_ = 0;
   uint64_t detections_total_ = 0;
   int64_t watermark_ns_ = INT64_MIN;

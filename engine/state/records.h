@@ -23,6 +23,7 @@ inline constexpr std::string_view kOutputKey = "output";        // positions
 inline constexpr std::string_view kRunKey = "run";              // meta
 inline constexpr std::string_view kEvaluatorKeyPrefix = "evaluator/";  // windows, + shard
 inline constexpr std::string_view kDetectionKeyPrefix = "detection/";  // windows, + seq (BE)
+inline constexpr std::string_view kGroupKeyPrefix = "group/";  // windows, + Evaluator record key
 
 // Which file an input is: a changed or replaced file must not be resumed
 // as if it were the same.

@@ -21,6 +21,7 @@
 #define CREDWATCH_RULES_H_
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -227,6 +228,12 @@ struct EvaluatorStats {
 // single-event rule allocates nothing unless it matches; the Detection is
 // built only then. Output is deterministic: the same events in the same order
 // give the same detections in the same order.
+// Callbacks of Evaluator::SerializeChanges / RestoreChanges.
+using StateRecordFn = std::function<void(std::string_view key, std::string_view value)>;
+using StateKeyFn = std::function<void(std::string_view key)>;
+using StateRecordVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+using StateRecordSource = std::function<void(const StateRecordVisitor& visit)>;
+
 class Evaluator {
  public:
   explicit Evaluator(std::shared_ptr<const RuleSet> rules, EvaluatorOptions options = {});
@@ -255,6 +262,18 @@ class Evaluator {
   // gives the same detections as going on without the round trip.
   void SerializeState(std::string* out) const;
   absl::Status RestoreState(std::string_view bytes);
+
+  // Incremental form of the same state, for a store that keeps one record
+  // per open group: `header` (the rules the groups belong to) and, through
+  // `put` / `del`, the records of the groups changed or closed since the
+  // last call (every group with `all`), keyed by an opaque key. The first
+  // call turns change tracking on (a few bytes per changed group until the
+  // next call). RestoreChanges takes the header and every record (via
+  // `records`, which calls its argument for each until it returns false);
+  // same contract as RestoreState.
+  void SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
+                        const StateKeyFn& del);
+  absl::Status RestoreChanges(std::string_view header, const StateRecordSource& records);
 
  private:
   std::shared_ptr<const RuleSet> rules_;
