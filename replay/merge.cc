@@ -115,7 +115,7 @@ absl::StatusOr<ReplaySummary> MergeInputs(const ReplayOptions& options, EventCon
   std::array<int64_t, 256> by_action{};
   auto count_format = [&by_format](std::string_view f) {
     for (auto& [name, n] : by_format) {
-      if (name.data() == f.data() || name == f) {
+      if (name.size() == f.size() && (name.data() == f.data() || name == f)) {
         ++n;
         return;
       }

@@ -364,12 +364,11 @@ bool ProfileStore::Erase(std::string_view credential) {
 
 void ProfileStore::CompactIfSparse() {
   if (options_.track_sessions || free_ids_.size() * 2 <= profiles_.size()) return;
+  std::vector<bool> erased(profiles_.size(), false);
+  for (uint32_t id : free_ids_) erased[id] = true;
   std::deque<Profile> live;
   for (uint32_t id = 0; id < profiles_.size(); ++id) {
-    Profile& p = profiles_[id];
-    auto it = index_.find(absl::string_view(p.name));
-    if (it == index_.end() || it->second != id) continue;  // an erased slot
-    live.push_back(std::move(p));
+    if (!erased[id]) live.push_back(std::move(profiles_[id]));
   }
   profiles_ = std::move(live);
   std::vector<uint32_t>().swap(free_ids_);
@@ -493,11 +492,6 @@ size_t ProfileStore::ApproxProfileBytes(std::string_view credential) const {
   // Its index slot (plus control byte) at the table's 7/8 maximum load.
   using Slot = std::pair<const absl::string_view, uint32_t>;
   return ProfileBytes(*p) + (sizeof(Slot) + 1) * 8 / 7;
-}
-
-size_t ProfileStore::ApproxHeapBytes(std::string_view credential) const {
-  const Profile* p = Find(credential);
-  return p == nullptr ? 0 : ProfileBytes(*p) - sizeof(Profile);
 }
 
 size_t ProfileStore::ApproxMemoryBytes() const {

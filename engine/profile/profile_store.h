@@ -147,8 +147,8 @@ class ProfileStore {
   // credentials with a live session on flow.host at flow.time_ns, sorted and
   // unique. The caller Observes a copy of the flow per credential.
   void LiveCredentialsOnHost(const Event& flow, std::vector<std::string>* out) const;
-  // The same without copying names: the views stay valid for the store's
-  // lifetime.
+  // The same without copying names: the views stay valid until the store
+  // changes (Observe of a new credential, Erase, CompactIfSparse).
   void LiveCredentialsOnHost(const Event& flow, std::vector<std::string_view>* out) const;
 
   size_t credentials() const { return index_.size(); }
@@ -156,10 +156,6 @@ class ProfileStore {
   // Only with track_sessions off: the session table refers to ids. Returns
   // false if the credential is unknown or sessions are tracked.
   bool Erase(std::string_view credential);
-  // What Erase frees: the credential's heap blocks (name, sets, read
-  // history). Its slot and index entry stay for the next credential. 0 if
-  // unknown.
-  size_t ApproxHeapBytes(std::string_view credential) const;
   // When more than half of the slots are free (after a large eviction):
   // moves the profiles together and shrinks the index, returning the slots'
   // memory. Briefly holds both slot arrays. O(profiles).
@@ -172,7 +168,7 @@ class ProfileStore {
   size_t ApproxProfileBytes(std::string_view credential) const;
 
   // For the durable-state layer. Credential names in byte order (views valid
-  // for the store's lifetime).
+  // until the store changes).
   std::vector<std::string_view> SortedCredentials() const;
   // Appends the credential's profile in a versioned little-endian binary
   // form; false if the credential is unknown. Live sessions are not part of

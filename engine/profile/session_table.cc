@@ -116,6 +116,10 @@ bool SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
     if (e.src_ip.is_valid()) times.client = e.src_ip;
     return false;
   }
+  // An event older than what the last sweep dropped may belong to a session
+  // that ended (and was dropped): it must not open one, or a late event
+  // would reopen a closed session for the idle timeout.
+  if (t < SatAdd(h.swept_ns, -options_.grace_ns)) return false;
   if (h.sessions.size() >= options_.max_per_host) MakeRoom(h);
   h.sessions.emplace(id, Times{t, t, kOpen, e.src_ip});
   return true;
@@ -136,6 +140,11 @@ void SessionTable::LiveOn(std::string_view host, int64_t time_ns, const IpAddres
     }
     if (is_peer || !peer_matched) ids->push_back(id.credential);
   }
+}
+
+void SessionTable::Touch(std::string_view host, int64_t time_ns) {
+  auto it = hosts_.find(Sv(host));
+  if (it != hosts_.end()) it->second.latest_ns = std::max(it->second.latest_ns, time_ns);
 }
 
 size_t SessionTable::sessions() const {

@@ -66,6 +66,10 @@ class SessionTable {
            e.action != Action::kLogout;
   }
 
+  // What a logout of a credential without sessions does to the table: the
+  // host's clock moves (as OnEvent would), nothing else.
+  void Touch(std::string_view host, int64_t time_ns);
+
   // With tracking on, the credential id of every session the table drops
   // (expired, or evicted when a host is full) is appended to `*released`,
   // so an owner that counts sessions per id can free ids no session uses.

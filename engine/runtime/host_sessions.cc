@@ -10,9 +10,16 @@ void HostSessions::Observe(const Event& e) {
   if (e.credential.empty()) return;
   auto it = ids_.find(Sv(e.credential));
   if (it == ids_.end()) {
-    // Nothing to close for a credential without a session, nothing kept of
-    // an event that opens none.
-    if (!profile::SessionTable::Opens(e)) return;
+    // Nothing to close for a credential without a session (but the host's
+    // clock moves, as in ProfileStore's table), nothing kept of an event
+    // that opens none.
+    if (!profile::SessionTable::Opens(e)) {
+      if (e.action == Action::kLogout && !e.host.empty() && e.kind != Kind::kNetwork &&
+          e.outcome != Outcome::kFailure) {
+        table_.Touch(e.host, e.time_ns);
+      }
+      return;
+    }
     // A credential without a session: allocation is fine.
     uint32_t id;
     if (!free_ids_.empty()) {

@@ -56,8 +56,8 @@ class HostSessions {
   void Observe(const Event& e);
 
   // Appends the credentials `flow` belongs to, sorted and unique (as
-  // ProfileStore::LiveCredentialsOnHost). Views stay valid for the lifetime
-  // of this object.
+  // ProfileStore::LiveCredentialsOnHost). Views stay valid until the next
+  // Observe (a credential's name is freed with its last session).
   void LiveCredentialsOnHost(const Event& flow, std::vector<std::string_view>* out);
 
   // Credentials with a session in the table. Only those are kept: a

@@ -195,7 +195,7 @@ std::string OutputPath(const std::string& output) {
 
 // ---------------------------------------------------------------------------
 // The detection and state side of a durable replay. It runs on its own
-// thread (DurableWorkerThread below); the merge thread hands it events,
+// thread (PipelinedDurableConsumer below); the merge thread hands it events,
 // watermarks and commit points in order.
 class DurableDetectionConsumer {
  public:
@@ -605,7 +605,7 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
     current_->ops.push_back(Op{Op::kWatermark, time_ns});
     if (events_since_commit_ < commit_events_ && Clock::now() - last_commit_ < commit_interval_) return;
     current_->cuts.emplace_back();
-    cursor_(&current_->cuts.back());
+    if (cursor_) cursor_(&current_->cuts.back());
     current_->ops.push_back(Op{Op::kCommit, static_cast<int64_t>(current_->cuts.size() - 1)});
     events_since_commit_ = 0;
     last_commit_ = Clock::now();

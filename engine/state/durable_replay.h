@@ -16,7 +16,7 @@
 // A commit happens at a watermark (a consistent cut of the merge) once
 // StateOptions::commit_interval_ns or commit_events have passed, and at the
 // end. One WriteBatch holds: the profiles changed since the last commit, the
-// open correlation windows (rules::Evaluator::SerializeState), the
+// correlation groups that changed or closed (Evaluator::SerializeChanges), the
 // detections offered to the alert folder, the merge cursor (events and
 // watermarks delivered; per input that moved, its identity and next record
 // offset), the new alerts (into the outbox), and the removal from the outbox

@@ -172,13 +172,18 @@ size_t ProfileCache::EvictIfOverBudget() {
   std::sort(order.begin(), order.end());
   const size_t target = budget / 4 * 3;
   std::vector<const std::string*> evict;
+  using Slot = std::pair<const std::string, Entry>;
   for (const auto& [touch, name] : order) {
     if (used <= target) break;
     if (entries_.at(*name).dirty) continue;
-    const size_t freed = profiles_->ApproxHeapBytes(*name) + NameHeapBytes(*name);
+    // Its whole share: heap blocks, and the slots, which the next
+    // credentials reuse or compaction returns.
+    const size_t freed = profiles_->ApproxProfileBytes(*name) + (sizeof(Slot) + 1) * 8 / 7 +
+                         NameHeapBytes(*name);
     used -= std::min(used, freed);
     evict.push_back(name);
   }
+  if (evict.empty()) return 0;
   for (const std::string* name : evict) {
     profiles_->Erase(*name);
     entries_.erase(*name);  // frees *name: last

@@ -283,5 +283,51 @@ TEST(RuntimeHostSessions, AttributeFlowsLikeTheProfileStore) {
   EXPECT_GT(attributed, 10);
 }
 
+// A session that ended and was swept (grace passed) is not reopened by a
+// late event of it, and the live-session table forgets the names of
+// credentials whose sessions are all gone; both tables agree throughout.
+TEST(RuntimeHostSessions, LateEventsDoNotReopenSweptSessionsAndNamesAreFreed) {
+  profile::ProfileOptions popts;  // grace 10 min, idle 12 h
+  profile::ProfileStore store(popts);
+  HostSessions sessions(popts.sessions);
+  const int64_t t0 = int64_t{1736000000} * 1'000'000'000;
+  const int64_t minute = int64_t{60} * 1'000'000'000;
+  auto event = [&](std::string_view cred, int64_t at_min, Action a) {
+    Event e;
+    e.time_ns = t0 + at_min * minute;
+    e.format = "native";
+    e.host = "sftp01";
+    e.credential = cred;
+    e.session = cred;  // one session per credential
+    e.kind = a == Action::kRead ? Kind::kAccess : Kind::kAuth;
+    e.action = a;
+    e.outcome = Outcome::kSuccess;
+    return e;
+  };
+  auto observe = [&](Event e) {
+    store.Observe(e);
+    sessions.Observe(e);
+  };
+  observe(event("alice", 0, Action::kLogin));
+  observe(event("alice", 30, Action::kLogout));
+  observe(event("carol", 35, Action::kLogout));  // no session: only the clock moves
+  observe(event("bob", 45, Action::kLogin));
+  observe(event("bob", 60, Action::kLogin));  // alice's session ended > grace ago: swept
+  EXPECT_EQ(sessions.credentials(), 1u) << "alice's name is still held";
+  observe(event("alice", 20, Action::kRead));  // late, inside her ended session
+  Event flow;
+  flow.time_ns = t0 + 65 * minute;
+  flow.format = "native";
+  flow.host = "sftp01";
+  flow.kind = Kind::kNetwork;
+  flow.action = Action::kSend;
+  std::vector<std::string_view> a, b;
+  store.LiveCredentialsOnHost(flow, &a);
+  sessions.LiveCredentialsOnHost(flow, &b);
+  EXPECT_EQ(a, (std::vector<std::string_view>{"bob"}));
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(sessions.credentials(), 1u);
+}
+
 }  // namespace
 }  // namespace credwatch::runtime

@@ -223,17 +223,17 @@ struct EvaluatorStats {
   uint64_t skipped_no_group = 0;  // events lacking a group-by field
 };
 
-// Matches events against a RuleSet and keeps the correlation state of one
-// shard. Not thread-safe: one Evaluator per shard thread. Matching a
-// single-event rule allocates nothing unless it matches; the Detection is
-// built only then. Output is deterministic: the same events in the same order
-// give the same detections in the same order.
 // Callbacks of Evaluator::SerializeChanges / RestoreChanges.
 using StateRecordFn = std::function<void(std::string_view key, std::string_view value)>;
 using StateKeyFn = std::function<void(std::string_view key)>;
 using StateRecordVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 using StateRecordSource = std::function<void(const StateRecordVisitor& visit)>;
 
+// Matches events against a RuleSet and keeps the correlation state of one
+// shard. Not thread-safe: one Evaluator per shard thread. Matching a
+// single-event rule allocates nothing unless it matches; the Detection is
+// built only then. Output is deterministic: the same events in the same order
+// give the same detections in the same order.
 class Evaluator {
  public:
   explicit Evaluator(std::shared_ptr<const RuleSet> rules, EvaluatorOptions options = {});
