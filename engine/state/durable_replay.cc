@@ -10,11 +10,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -211,6 +214,10 @@ class DurableDetectionConsumer {
         commit_events_(std::max<int64_t>(options.state.commit_events, 1)),
         commit_interval_(std::chrono::nanoseconds(std::max<int64_t>(options.state.commit_interval_ns, 0))) {}
 
+  ~DurableDetectionConsumer() { StopCommitter(); }
+  DurableDetectionConsumer(const DurableDetectionConsumer&) = delete;
+  DurableDetectionConsumer& operator=(const DurableDetectionConsumer&) = delete;
+
   absl::Status Start(const replay::ReplayOptions& options, const std::vector<std::string>& files,
                      std::string* note);
 
@@ -260,6 +267,7 @@ class DurableDetectionConsumer {
   }
 
   absl::Status Finish(const std::vector<replay::MergeInputPosition>& positions) {
+    WaitForCommitter();
     if (status_.ok()) {
       if (phase_ == Phase::kLive) {
         detector_.Flush();
@@ -327,8 +335,12 @@ class DurableDetectionConsumer {
   }
 
   // One WriteBatch: state changes, positions, new alerts into the outbox and
-  // the confirmed ones out of it. Then the new alerts go to the sink.
+  // the confirmed ones out of it. Then the new alerts go to the sink. The
+  // write (RocksDB, then the sink) runs on the committer thread while
+  // detection goes on; the next commit (and the end) waits for it first.
   void Commit(bool final, const std::vector<replay::MergeInputPosition>& positions) {
+    WaitForCommitter();
+    if (!status_.ok()) return;
     StateBatch& b = batch_;
     if (!run_recorded_) {
       b.Put(Family::kMeta, kRunKey, EncodeRunIdentity(run_));
@@ -362,18 +374,76 @@ class DurableDetectionConsumer {
       }
       b.Put(Family::kPositions, InputKey(static_cast<uint32_t>(i)), EncodeInputCursor(now));
     }
-    if (absl::Status s = store_->Commit(b); !s.ok()) return Fail(s);
-
-    // Committed: the alerts may go out. They leave the outbox in the next commit.
+    // Once committed the alerts go out; they leave the outbox in the next
+    // commit, which waits for this one.
     written_inputs_ = std::move(inputs);
     pending_alerts_.clear();
     written_from_ = first_new;
     written_to_ = output_.next_seq;
-    if (!bytes.empty()) {
-      if (absl::Status s = sink_->Append(bytes, sync_); !s.ok()) return Fail(s);
-      output_.confirmed_bytes += bytes.size();
+    StartCommitter();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_batch_ = std::move(b);
+      job_bytes_ = std::move(bytes);
+      job_posted_ = true;
+      inflight_ = true;
     }
+    reap_ = true;
+    b.Clear();
+    cv_.notify_all();
+    if (final) WaitForCommitter();
+  }
+
+  void StartCommitter() {
+    if (committer_.joinable()) return;
+    committer_ = std::thread([this] { CommitLoop(); });
+#if defined(__linux__)
+    pthread_setname_np(committer_.native_handle(), "cw-commit");
+#endif
+  }
+
+  // The committer thread: store_->Commit, then the sink. Only it touches
+  // job_batch_ and job_bytes_ between a post and the end of that job.
+  void CommitLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return job_posted_ || stop_; });
+      if (!job_posted_) return;  // stopping, nothing posted
+      job_posted_ = false;
+      lock.unlock();
+      absl::Status s = store_->Commit(job_batch_);
+      if (s.ok() && !job_bytes_.empty()) s = sink_->Append(job_bytes_, sync_);
+      lock.lock();
+      job_status_ = std::move(s);
+      inflight_ = false;
+      cv_.notify_all();
+    }
+  }
+
+  // After the previous commit: its alerts are confirmed written, and the
+  // profiles it made clean may be evicted.
+  void WaitForCommitter() {
+    if (!reap_) return;
+    reap_ = false;
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !inflight_; });
+    absl::Status s = std::exchange(job_status_, absl::OkStatus());
+    const size_t written = job_bytes_.size();
+    job_bytes_.clear();
+    job_batch_.Clear();
+    lock.unlock();
+    if (!s.ok()) return Fail(s);
+    output_.confirmed_bytes += written;
     detector_.AfterCommit();
+  }
+
+  void StopCommitter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (committer_.joinable()) committer_.join();
   }
 
   // Takes the alerts the sink has confirmed out of the outbox.
@@ -429,6 +499,19 @@ class DurableDetectionConsumer {
   uint64_t written_from_ = 0;  // outbox [from, to) written to the sink, not yet acknowledged
   uint64_t written_to_ = 0;
   absl::Status status_;
+
+  // The committer thread and its one job (guarded by mu_; reap_ is this
+  // thread's: a job was posted and its result not taken yet).
+  bool reap_ = false;
+  std::thread committer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool job_posted_ = false;  // a job waits for the committer
+  bool inflight_ = false;    // posted and not finished
+  bool stop_ = false;
+  StateBatch job_batch_;
+  std::string job_bytes_;
+  absl::Status job_status_;
 };
 
 absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& options,

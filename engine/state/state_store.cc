@@ -337,6 +337,11 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
   dbo.create_missing_column_families = true;
   dbo.paranoid_checks = true;
   dbo.db_write_buffer_size = static_cast<size_t>(budget / 8);
+  // A write-ahead log file is deleted only once every family's data in it
+  // is flushed; the small families (positions, meta) would otherwise keep
+  // every log file alive (GBs on a long replay). Past this size the
+  // families holding the oldest file are flushed.
+  dbo.max_total_wal_size = static_cast<uint64_t>(std::max<int64_t>(budget / 4, 32 << 20));
   dbo.max_background_jobs = 2;
   dbo.keep_log_file_num = 2;
   dbo.max_log_file_size = 1 << 20;
