@@ -27,6 +27,19 @@ cat "${files[@]}" > /dev/null  # warm the page cache for both sides
 
 mkdir -p bench/results
 out="bench/results/e2e-$events-$(date -u +%Y%m%dT%H%M%SZ)"
+# The simulated config keeps durable state next to the data: start it fresh,
+# or the replay would resume a finished run instead of doing the work.
+rm -rf "$data/credwatch-state"
 ./build-bench/credwatch_ceiling --e2e ./build-bench/credwatch "$data/credwatch.yaml" "$out" "${files[@]}" >/dev/null
+# Per credential: the profiles the state holds, resident memory and disk.
+creds=$(./build-bench/credwatch state export --state-dir "$data/credwatch-state" | wc -l)
+peak=$(grep -oE '"peak_rss_mib":[0-9.]+' "$out.json" | cut -d: -f2)
+disk=$(du -sb "$data/credwatch-state" | cut -f1)
+{
+  echo
+  echo "State on (the config's state_dir, sync per commit): $creds credentials profiled;"
+  echo "peak resident memory $peak MiB = $(awk -v p="$peak" -v c="$creds" 'BEGIN{printf "%.0f", p*1048576/c}') bytes per credential"
+  echo "(all of the process, rule pack and buffers included); state on disk $(( disk / 1048576 )) MiB = $(( disk / creds )) bytes per credential."
+} >> "$out.md"
 cat "$out.md"
 echo "written: $out.json $out.md"
