@@ -341,6 +341,7 @@ uint32_t ProfileStore::FindOrCreate(std::string_view credential) {
   }
   Profile& p = profiles_[id];
   p.name = std::string(credential);
+  heap_bytes_ += HeapBytes(p);
   for (const std::string& glob : options_.multi_tenant_globs) {
     if (GlobMatch(glob, credential)) {
       p.multi_tenant = true;
@@ -357,6 +358,7 @@ bool ProfileStore::Erase(std::string_view credential) {
   if (it == index_.end()) return false;
   const uint32_t id = it->second;
   index_.erase(it);
+  heap_bytes_ -= HeapBytes(profiles_[id]);
   profiles_[id] = Profile{};  // frees the name, the sets and the read history
   free_ids_.push_back(id);
   return true;
@@ -395,6 +397,7 @@ void ProfileStore::Observe(Event& e) {
   if (e.credential.empty()) return;
   const uint32_t id = FindOrCreate(e.credential);
   Profile& p = profiles_[id];
+  const size_t heap_before = HeapBytes(p);
   ProfileFields& f = e.profile;
   const int64_t t = e.time_ns;
   const bool failure = e.outcome == Outcome::kFailure;
@@ -458,6 +461,7 @@ void ProfileStore::Observe(Event& e) {
   for (uint16_t v : p.failures) f.failures_10m += v;
 
   if (options_.track_sessions) sessions_.OnEvent(e, id);
+  heap_bytes_ += HeapBytes(p) - heap_before;  // unsigned wrap-around adds right
 }
 
 void ProfileStore::LiveCredentialsOnHost(const Event& flow,
@@ -486,6 +490,8 @@ size_t ProfileStore::ProfileBytes(const Profile& p) const {
   return bytes;
 }
 
+size_t ProfileStore::HeapBytes(const Profile& p) const { return ProfileBytes(p) - sizeof(Profile); }
+
 size_t ProfileStore::ApproxProfileBytes(std::string_view credential) const {
   const Profile* p = Find(credential);
   if (p == nullptr) return 0;
@@ -497,9 +503,10 @@ size_t ProfileStore::ApproxProfileBytes(std::string_view credential) const {
 size_t ProfileStore::ApproxMemoryBytes() const {
   using Slot = std::pair<const absl::string_view, uint32_t>;
   // Erased slots count as empty profiles; tables by capacity, not size.
+  // O(1): the profiles' heap blocks are summed as they change.
   size_t bytes = sizeof(*this) + index_.capacity() * (sizeof(Slot) + 1) +
-                 free_ids_.capacity() * sizeof(uint32_t);
-  for (const Profile& p : profiles_) bytes += ProfileBytes(p);
+                 free_ids_.capacity() * sizeof(uint32_t) + profiles_.size() * sizeof(Profile) +
+                 heap_bytes_;
   return bytes + sessions_.ApproxMemoryBytes();
 }
 
@@ -595,6 +602,7 @@ absl::Status ProfileStore::RestoreProfile(std::string_view credential, std::stri
   const uint32_t id = FindOrCreate(credential);
   // Field by field: the index holds a view of target.name, which stays put.
   Profile& target = profiles_[id];
+  const size_t heap_before = HeapBytes(target);
   target.first_active_ns = p.first_active_ns;
   target.last_active_ns = p.last_active_ns;
   target.latest_ns = p.latest_ns;
@@ -603,6 +611,7 @@ absl::Status ProfileStore::RestoreProfile(std::string_view credential, std::stri
   target.reads = std::move(p.reads);
   target.failure_head = p.failure_head;
   target.failures = p.failures;
+  heap_bytes_ += HeapBytes(target) - heap_before;
   return absl::OkStatus();
 }
 

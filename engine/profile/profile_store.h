@@ -184,11 +184,13 @@ class ProfileStore {
   uint32_t FindOrCreate(std::string_view credential);
   const Profile* Find(std::string_view credential) const;
   size_t ProfileBytes(const Profile& p) const;
+  size_t HeapBytes(const Profile& p) const;  // ProfileBytes without the slot
   size_t CapOf(uint64_t kind) const;
 
   ProfileOptions options_;
   std::deque<Profile> profiles_;  // by id; deque keeps names at fixed addresses
   std::vector<uint32_t> free_ids_;  // erased profiles' slots, for reuse
+  size_t heap_bytes_ = 0;           // sum of HeapBytes over the slots
   absl::flat_hash_map<absl::string_view, uint32_t> index_;  // views of profiles_[i].name
   SessionTable sessions_;
   mutable std::vector<uint32_t> scratch_ids_;

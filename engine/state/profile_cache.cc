@@ -73,6 +73,7 @@ absl::Status ProfileCache::Observe(Event& e) {
   if (it != entries_.end() && Expired(it->second.latest_ns)) {
     // Idle past the retention: starts over like a credential never seen.
     std::string name(e.credential);
+    name_heap_bytes_ -= NameHeapBytes(it->first);
     entries_.erase(it);
     profiles_->Erase(name);
     deleted_.push_back(std::move(name));
@@ -107,6 +108,7 @@ absl::Status ProfileCache::Observe(Event& e) {
       }
     }
     it = entries_.emplace(std::string(e.credential), entry).first;
+    name_heap_bytes_ += NameHeapBytes(it->first);
   }
   Entry& entry = it->second;
   entry.latest_ns = std::max(entry.latest_ns, e.time_ns);
@@ -153,8 +155,7 @@ size_t ProfileCache::memory_bytes() const {
   // Tables by capacity: what they hold, not what they could hold at best.
   size_t bytes = profiles_->ApproxMemoryBytes() + entries_.capacity() * (sizeof(Slot) + 1) +
                  (dirty_.capacity() + deleted_.capacity()) * sizeof(std::string);
-  for (const auto& [name, entry] : entries_) bytes += NameHeapBytes(name);
-  return bytes;
+  return bytes + name_heap_bytes_;
 }
 
 size_t ProfileCache::EvictIfOverBudget() {
@@ -186,6 +187,7 @@ size_t ProfileCache::EvictIfOverBudget() {
   if (evict.empty()) return 0;
   for (const std::string* name : evict) {
     profiles_->Erase(*name);
+    name_heap_bytes_ -= NameHeapBytes(*name);
     entries_.erase(*name);  // frees *name: last
   }
   profiles_->CompactIfSparse();
@@ -207,7 +209,10 @@ absl::Status ProfileCache::Sweep(StateBatch* batch) {
   }
   if (!expired_in_memory.empty()) {
     for (const std::string& name : expired_in_memory) {
-      entries_.erase(name);
+      if (auto it = entries_.find(name); it != entries_.end()) {
+        name_heap_bytes_ -= NameHeapBytes(it->first);
+        entries_.erase(it);
+      }
       profiles_->Erase(name);
     }
     profiles_->CompactIfSparse();

@@ -116,6 +116,7 @@ class ProfileCache {
   std::vector<std::string> deleted_;                 // expired, to delete at the next commit
   int64_t watermark_ns_ = INT64_MIN;
   uint64_t clock_ = 0;
+  size_t name_heap_bytes_ = 0;  // heap blocks of entries_' keys, summed as they change
   std::string scratch_;
   ProfileCacheStats stats_;
 };
