@@ -17,10 +17,7 @@ cd "$(dirname "$0")/.."
 sizes="${1:-1000000 10000000 50000000}"
 cred_counts="${2:-10000 1000000}"
 default_creds=100000
-bash scripts/setup.sh >/dev/null
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCREDWATCH_BUILD_TESTS=OFF \
-  -DCREDWATCH_BUILD_BENCH=ON >/dev/null
-cmake --build build-bench -j"$(nproc)" --target credwatch >/dev/null
+source bench/build.sh credwatch
 bin=./build-bench/credwatch
 mkdir -p bench/data bench/results
 # The site: its own network, tenants from credential and object names.

@@ -12,10 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-2000000}"
-bash scripts/setup.sh >/dev/null
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCREDWATCH_BUILD_TESTS=OFF \
-  -DCREDWATCH_BUILD_BENCH=ON >/dev/null
-cmake --build build-bench -j"$(nproc)" --target credwatch credwatch_ceiling >/dev/null
+source bench/build.sh credwatch credwatch_ceiling
 
 data="bench/data/sim-$events"
 if [[ ! -f "$data/labels.json" ]]; then

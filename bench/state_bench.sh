@@ -14,10 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 events="${1:-10000000}"
 creds="${2:-2000000}"
-bash scripts/setup.sh >/dev/null
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DCREDWATCH_BUILD_TESTS=OFF \
-  -DCREDWATCH_BUILD_BENCH=ON >/dev/null
-cmake --build build-bench -j"$(nproc)" --target credwatch >/dev/null
+source bench/build.sh credwatch
 bin=./build-bench/credwatch
 mkdir -p bench/data bench/results
 out="bench/results/state-$events-$creds-$(date -u +%Y%m%dT%H%M%SZ).md"

@@ -20,6 +20,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -94,23 +95,36 @@ void BM_CorrelationUpdate(benchmark::State& state) {
 }
 BENCHMARK(BM_CorrelationUpdate)->Unit(benchmark::kMillisecond);
 
-fs::path TempStateDir(const char* tag) {
-  fs::path dir = fs::temp_directory_path() / (std::string("credwatch_bench_") + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir;
-}
+// A state database in a fresh temporary directory (sync none), removed
+// with it; null after SkipWithError when it cannot be opened.
+struct TempStore {
+  TempStore(const char* tag, benchmark::State& state)
+      : dir(fs::temp_directory_path() /
+            (std::string("credwatch_bench_") + tag + "_" + std::to_string(::getpid()))) {
+    fs::remove_all(dir);
+    state::StateOptions opts;
+    opts.dir = dir.string();
+    opts.sync = state::SyncPolicy::kNone;
+    auto opened = state::StateStore::Open(opts);
+    if (!opened.ok()) {
+      state.SkipWithError(std::string(opened.status().message()).c_str());
+      return;
+    }
+    store = std::move(*opened);
+  }
+  ~TempStore() {
+    store.reset();
+    fs::remove_all(dir);
+  }
+  fs::path dir;
+  std::unique_ptr<state::StateStore> store;
+};
 
 void BM_WriteBehind(benchmark::State& state) {
   const int creds = static_cast<int>(state.range(0));
-  const fs::path dir = TempStateDir("wb");
-  state::StateOptions opts;
-  opts.dir = dir.string();
-  opts.sync = state::SyncPolicy::kNone;
-  auto store = state::StateStore::Open(opts);
-  if (!store.ok()) {
-    state.SkipWithError(std::string(store.status().message()).c_str());
-    return;
-  }
+  TempStore temp("wb", state);
+  if (!temp.store) return;
+  state::StateStore* store = temp.store.get();
   std::vector<std::string> keep;
   std::vector<Event> events = Logins(creds, 1, &keep);
   for (Event& e : events) {
@@ -120,7 +134,7 @@ void BM_WriteBehind(benchmark::State& state) {
     e.bytes = 4096;
     e.object = "/srv/t1/report.csv";
   }
-  state::ProfileCache cache(profile::ProfileOptions{}, store->get(), {int64_t{1} << 30, 400 * kNsPerDay});
+  state::ProfileCache cache(profile::ProfileOptions{}, store, {int64_t{1} << 30, 400 * kNsPerDay});
   int64_t round = 0;
   size_t written = 0;
   for (auto _ : state) {
@@ -134,26 +148,18 @@ void BM_WriteBehind(benchmark::State& state) {
     state::StateBatch batch;
     cache.CollectDirty(&batch);
     written += batch.size();
-    if (!(*store)->Commit(batch).ok()) state.SkipWithError("commit failed");
+    if (!store->Commit(batch).ok()) state.SkipWithError("commit failed");
   }
   state.counters["ns_per_profile"] = benchmark::Counter(
       static_cast<double>(written), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  store->reset();
-  fs::remove_all(dir);
 }
 BENCHMARK(BM_WriteBehind)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
 
 void BM_WindowsCommit(benchmark::State& state) {
   const int creds = static_cast<int>(state.range(0));
-  const fs::path dir = TempStateDir("win");
-  state::StateOptions opts;
-  opts.dir = dir.string();
-  opts.sync = state::SyncPolicy::kNone;
-  auto store = state::StateStore::Open(opts);
-  if (!store.ok()) {
-    state.SkipWithError(std::string(store.status().message()).c_str());
-    return;
-  }
+  TempStore temp("win", state);
+  if (!temp.store) return;
+  state::StateStore* store = temp.store.get();
   std::vector<std::string> keep;
   std::vector<Event> events = Logins(creds, 1, &keep);
   rules::Evaluator ev(Pack());
@@ -181,13 +187,11 @@ void BM_WindowsCommit(benchmark::State& state) {
           batch.Delete(state::Family::kWindows, key);
         });
     batch.Put(state::Family::kWindows, "evaluator/0", header);
-    if (!(*store)->Commit(batch).ok()) state.SkipWithError("commit failed");
+    if (!store->Commit(batch).ok()) state.SkipWithError("commit failed");
   }
   state.counters["groups"] = static_cast<double>(ev.stats().groups);
   state.counters["ns_per_group"] = benchmark::Counter(
       static_cast<double>(groups), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  store->reset();
-  fs::remove_all(dir);
 }
 BENCHMARK(BM_WindowsCommit)->Arg(1000)->Arg(20000)->Unit(benchmark::kMillisecond);
 
