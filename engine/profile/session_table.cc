@@ -67,7 +67,7 @@ void SessionTable::MakeRoom(Host& h) {
 }
 
 bool SessionTable::OnEvent(const Event& e, uint32_t credential_id) {
-  if (e.host.empty() || e.kind == Kind::kNetwork || e.outcome == Outcome::kFailure) return false;
+  if (!Takes(e)) return false;
   const int64_t t = e.time_ns;
   const SessionId id{credential_id, SessionKey(e.session)};
 

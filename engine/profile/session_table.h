@@ -60,11 +60,13 @@ class SessionTable {
   // Returns true when it added a session for `credential_id` (its first, or
   // another on a host or with another session id).
   bool OnEvent(const Event& e, uint32_t credential_id);
-  // Whether OnEvent would keep anything of `e` (a logout only closes).
-  static bool Opens(const Event& e) {
-    return !e.host.empty() && e.kind != Kind::kNetwork && e.outcome != Outcome::kFailure &&
-           e.action != Action::kLogout;
+  // Whether OnEvent looks at `e` at all: failures, network-kind events and
+  // events without a host are ignored.
+  static bool Takes(const Event& e) {
+    return !e.host.empty() && e.kind != Kind::kNetwork && e.outcome != Outcome::kFailure;
   }
+  // Whether OnEvent would keep anything of `e` (a logout only closes).
+  static bool Opens(const Event& e) { return Takes(e) && e.action != Action::kLogout; }
 
   // What a logout of a credential without sessions does to the table: the
   // host's clock moves (as OnEvent would), nothing else.

@@ -14,10 +14,7 @@ void HostSessions::Observe(const Event& e) {
     // clock moves, as in ProfileStore's table), nothing kept of an event
     // that opens none.
     if (!profile::SessionTable::Opens(e)) {
-      if (e.action == Action::kLogout && !e.host.empty() && e.kind != Kind::kNetwork &&
-          e.outcome != Outcome::kFailure) {
-        table_.Touch(e.host, e.time_ns);
-      }
+      if (profile::SessionTable::Takes(e)) table_.Touch(e.host, e.time_ns);  // a logout
       return;
     }
     // A credential without a session: allocation is fine.

@@ -33,8 +33,6 @@
 // out_free rings can never be full.
 #include "runtime/sharded_detector.h"
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cassert>
@@ -51,6 +49,7 @@
 #include "runtime/detection_order.h"
 #include "runtime/host_sessions.h"
 #include "runtime/spsc_ring.h"
+#include "runtime/thread_name.h"
 #include "rules/compiled.h"
 
 namespace credwatch::runtime {
@@ -153,16 +152,6 @@ struct OutBatch {
 
 using BatchRing = SpscRing<ShardBatch*>;
 using OutRing = SpscRing<OutBatch*>;
-
-// For top, perf and debuggers (at most 15 characters).
-void NameThread(std::thread& t, const std::string& name) {
-#if defined(__linux__)
-  pthread_setname_np(t.native_handle(), name.substr(0, 15).c_str());
-#else
-  (void)t;
-  (void)name;
-#endif
-}
 
 // One shard: its rings and the state only its thread touches.
 struct Shard {

@@ -195,16 +195,13 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
     }
   }
   std::string header, key;
+  auto group_key = [&key](std::string_view k) -> const std::string& {
+    return key.assign(kGroupKeyPrefix.data(), kGroupKeyPrefix.size()).append(k.data(), k.size());
+  };
   evaluator_->SerializeChanges(
       rewrite_windows_, &header,
-      [&](std::string_view k, std::string_view v) {
-        key.assign(kGroupKeyPrefix.data(), kGroupKeyPrefix.size()).append(k.data(), k.size());
-        b->Put(Family::kWindows, key, v);
-      },
-      [&](std::string_view k) {
-        key.assign(kGroupKeyPrefix.data(), kGroupKeyPrefix.size()).append(k.data(), k.size());
-        b->Delete(Family::kWindows, key);
-      });
+      [&](std::string_view k, std::string_view v) { b->Put(Family::kWindows, group_key(k), v); },
+      [&](std::string_view k) { b->Delete(Family::kWindows, group_key(k)); });
   rewrite_windows_ = false;
   header.insert(0, std::string{kWindowsTag, kWindowsVersion});
   b->Put(Family::kWindows, kEvaluatorKey, header);

@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <pthread.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -31,6 +29,7 @@
 #include "runtime/detection_order.h"
 #include "runtime/host_sessions.h"
 #include "runtime/spsc_ring.h"
+#include "runtime/thread_name.h"
 #include "state/encoding.h"
 #include "state/durable_detector.h"
 #include "state/records.h"
@@ -397,9 +396,7 @@ class DurableDetectionConsumer {
   void StartCommitter() {
     if (committer_.joinable()) return;
     committer_ = std::thread([this] { CommitLoop(); });
-#if defined(__linux__)
-    pthread_setname_np(committer_.native_handle(), "cw-commit");
-#endif
+    runtime::NameThread(committer_, "cw-commit");
   }
 
   // The committer thread: store_->Commit, then the sink. Only it touches
@@ -650,8 +647,8 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
 // ---------------------------------------------------------------------------
 // The merge thread's side of a durable replay: it copies each event into a
 // batch and hands full batches to the worker thread, which runs detection
-// and the state commits, so decoding and merging overlap with them (two
-// threads, as the stateless path). It also chooses the commit points: after
+// and the state commits (its committer thread writes them), so decoding and
+// merging overlap with them. It also chooses the commit points: after
 // a watermark, once commit_events events or commit_interval have passed, it
 // records where the inputs stand (the merge cursor, which only this thread
 // may read) and sends that cut in-band, so the worker commits exactly the
@@ -670,9 +667,7 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
     for (size_t i = 1; i < kBatches; ++i) free_.Push(batches_[i].get());
     current_ = batches_[0].get();
     thread_ = std::thread([this] { Work(); });
-#if defined(__linux__)
-    pthread_setname_np(thread_.native_handle(), "cw-state");
-#endif
+    runtime::NameThread(thread_, "cw-state");
   }
 
   ~PipelinedDurableConsumer() override { Stop(); }
@@ -686,12 +681,13 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
 
   void OnWatermark(int64_t time_ns) override {
     current_->ops.push_back(Op{Op::kWatermark, time_ns});
-    if (events_since_commit_ < commit_events_ && Clock::now() - last_commit_ < commit_interval_) return;
+    const Clock::time_point now = Clock::now();
+    if (events_since_commit_ < commit_events_ && now - last_commit_ < commit_interval_) return;
     current_->cuts.emplace_back();
     if (cursor_) cursor_(&current_->cuts.back());
     current_->ops.push_back(Op{Op::kCommit, static_cast<int64_t>(current_->cuts.size() - 1)});
     events_since_commit_ = 0;
-    last_commit_ = Clock::now();
+    last_commit_ = now;
     Send();
   }
 
