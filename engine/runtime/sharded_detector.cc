@@ -101,6 +101,7 @@ struct Marker {
   bool has_watermark = false;
   int64_t watermark = 0;
   std::shared_ptr<const RulesBundle> rules;  // switch to this set after the watermark
+  uint64_t commit = 0;                       // durable state: commit number (0: none)
 };
 
 // One evaluation of one event of a batch on one shard.
@@ -144,9 +145,28 @@ bool TagBefore(const TaggedDetection& a, const TaggedDetection& b) {
   return a.sub < b.sub;
 }
 
-// One shard's detections of one round, in tag order.
+// A shard's part of a commit, and where the commit sits in the output (a
+// marker's tag: after the detections of the markers before it).
+struct CommitPart {
+  uint64_t seq = 0;
+  uint32_t ordinal = 0;
+  uint64_t commit = 0;
+  bool ok = true;  // false: the shard's state failed before this point
+  state::StateBatch part;
+};
+
+// A commit at (seq, phase 0, ordinal) comes before detection `t`.
+bool CommitBefore(const CommitPart& c, const TaggedDetection& t) {
+  if (c.seq != t.seq) return c.seq < t.seq;
+  if (t.phase != 0) return true;
+  return c.ordinal < t.sub;
+}
+
+// One shard's detections of one round, in tag order, and its parts of the
+// commits of the round.
 struct OutBatch {
   std::vector<TaggedDetection> items;
+  std::vector<CommitPart> commits;
   bool last = false;
 };
 
@@ -173,7 +193,9 @@ struct Shard {
   std::vector<std::unique_ptr<OutBatch>> out_pool;
 
   // Owned by the shard thread.
-  profile::ProfileStore profiles;
+  profile::ProfileStore profiles;       // without durable state
+  std::unique_ptr<ShardState> state;    // with it (then `profiles` stays empty)
+  absl::Status status;                  // the first failure of `state`
   std::shared_ptr<const RulesBundle> routing_rules;  // stage A's
   std::shared_ptr<const RulesBundle> eval_rules;     // stage B's
   std::unique_ptr<rules::Evaluator> evaluator;
@@ -206,11 +228,14 @@ struct ShardedDetector::Impl {
   void RunA(Shard& s);
   void RunB(Shard& s);
   void ApplyMarker(Shard& s, const Marker& m, OutBatch& out);
+  void ShardFailed(Shard& s, absl::Status st);
   void RunOutput();
+  void FireCommit(const std::vector<OutBatch*>& round, size_t index);
 
   // Producer.
   void CheckRules();
-  void AddMarker(bool has_watermark, int64_t watermark, std::shared_ptr<const RulesBundle> rules);
+  void AddMarker(bool has_watermark, int64_t watermark, std::shared_ptr<const RulesBundle> rules,
+                 uint64_t commit = 0);
   void Route(const Event& e, std::string_view owner, EventTag tag);
   void SendRound(bool last);
   ShardBatch* AcquireBatch();
@@ -241,6 +266,12 @@ struct ShardedDetector::Impl {
   // Output thread (folder: read by others after Finish joined it).
   alert::AlertFolder folder;
   std::atomic<uint64_t> rounds_done{0};
+  std::vector<state::StateBatch> parts;  // of the commit being handed on
+  bool commits_stopped = false;          // a shard failed: no commit after it
+
+  // Durable state, any thread.
+  std::atomic<uint64_t> landed{0};   // the highest commit on disk
+  std::atomic<bool> failed{false};   // a shard's state failed
 };
 
 void ShardedDetector::Impl::Start() {
@@ -258,7 +289,10 @@ void ShardedDetector::Impl::Start() {
   for (size_t i = 0; i < pool; ++i) batch_pool.push_back(std::make_unique<ShardBatch>(n));
   for (auto& b : batch_pool) free_batches.push_back(b.get());
 
-  for (uint32_t i = 0; i < n; ++i) shards.push_back(std::make_unique<Shard>(i, options));
+  for (uint32_t i = 0; i < n; ++i) {
+    shards.push_back(std::make_unique<Shard>(i, options));
+    if (options.state.make_state) shards.back()->state = options.state.make_state(i, n);
+  }
   const size_t out_pool = ring + 2;  // ring in the out ring, one at the output, one being filled
   for (auto& sp : shards) {
     Shard& s = *sp;
@@ -313,7 +347,7 @@ void ShardedDetector::Impl::CheckRules() {
 }
 
 void ShardedDetector::Impl::AddMarker(bool has_watermark, int64_t watermark,
-                                      std::shared_ptr<const RulesBundle> rules) {
+                                      std::shared_ptr<const RulesBundle> rules, uint64_t commit) {
   if (marker_seq != next_seq) {
     marker_seq = next_seq;
     marker_ordinal = 0;
@@ -324,6 +358,7 @@ void ShardedDetector::Impl::AddMarker(bool has_watermark, int64_t watermark,
   m.has_watermark = has_watermark;
   m.watermark = watermark;
   m.rules = std::move(rules);
+  m.commit = commit;
   for (ShardBatch* b : current) b->markers.push_back(m);
 }
 
@@ -428,7 +463,15 @@ void ShardedDetector::Impl::RunShard(Shard& s) {
 void ShardedDetector::Impl::RunA(Shard& s) {
   ShardBatch& b = **s.primary->Front();
   size_t m = 0;
-  auto switch_rules = [&](const Marker& marker) {
+  auto apply_marker = [&](const Marker& marker) {
+    if (s.state) {
+      // INT64_MAX is the end of input, not a time: the profiles' clock stays.
+      if (marker.has_watermark && marker.watermark != INT64_MAX) s.state->SetWatermark(marker.watermark);
+      if (marker.commit != 0 && s.status.ok()) {
+        const bool evict = landed.load(std::memory_order_acquire) + 1 >= marker.commit;
+        ShardFailed(s, s.state->CollectProfiles(marker.commit, evict));
+      }
+    }
     if (!marker.rules) return;
     s.routing_rules = marker.rules;
     if (s.hashes.size() < marker.rules->max_routes) s.hashes.resize(marker.rules->max_routes);
@@ -436,7 +479,7 @@ void ShardedDetector::Impl::RunA(Shard& s) {
   const size_t count = b.events.size();
   for (size_t i = 0; i < count; ++i) {
     const EventTag& tag = b.tags[i];
-    for (; m < b.markers.size() && b.markers[m].seq <= tag.seq; ++m) switch_rules(b.markers[m]);
+    for (; m < b.markers.size() && b.markers[m].seq <= tag.seq; ++m) apply_marker(b.markers[m]);
     Event& e = b.events[i];
     if (tag.flags & kFlowCopy) {
       auto it = s.tenants.find(Sv(e.credential));
@@ -447,7 +490,13 @@ void ShardedDetector::Impl::RunA(Shard& s) {
       }
       e.tenant = b.events.arena().Copy(it->second);
     }
-    if (!(tag.flags & kUnobserved)) s.profiles.Observe(e);
+    if (tag.flags & kUnobserved) {
+      // judged as is
+    } else if (!s.state) {
+      s.profiles.Observe(e);
+    } else if (s.status.ok()) {
+      ShardFailed(s, s.state->Observe(e));
+    }
     const uint32_t index = static_cast<uint32_t>(i);
     b.calls[s.index].push_back(Call{index, true});
     if (n > 1) {
@@ -463,7 +512,7 @@ void ShardedDetector::Impl::RunA(Shard& s) {
       }
     }
   }
-  for (; m < b.markers.size(); ++m) switch_rules(b.markers[m]);
+  for (; m < b.markers.size(); ++m) apply_marker(b.markers[m]);
   s.owned_events += count;
   if (b.last) s.a_done = true;
 
@@ -489,7 +538,22 @@ void ShardedDetector::Impl::ApplyMarker(Shard& s, const Marker& m, OutBatch& out
   if (m.rules) {
     s.eval_rules = m.rules;
     s.evaluator = std::make_unique<rules::Evaluator>(m.rules->rules);  // frees the old one
+    if (s.state) s.state->RulesReplaced();
   }
+  if (m.commit != 0) {
+    CommitPart& c = out.commits.emplace_back();
+    c.seq = m.seq;
+    c.ordinal = m.ordinal;
+    c.commit = m.commit;
+    if (s.state && s.status.ok()) ShardFailed(s, s.state->CollectWindows(m.commit, *s.evaluator, &c.part));
+    c.ok = s.status.ok();
+  }
+}
+
+void ShardedDetector::Impl::ShardFailed(Shard& s, absl::Status st) {
+  if (st.ok() || !s.status.ok()) return;
+  s.status = std::move(st);
+  failed.store(true, std::memory_order_release);
 }
 
 void ShardedDetector::Impl::RunB(Shard& s) {
@@ -501,6 +565,7 @@ void ShardedDetector::Impl::RunB(Shard& s) {
   OutBatch* out = nullptr;
   s.out_free->Pop(&out);  // never waits long: the pool outnumbers the out ring
   out->items.clear();
+  out->commits.clear();
   out->last = own.last;
 
   const rules::ShardScope base_scope{false, s.index, n};
@@ -558,6 +623,7 @@ void ShardedDetector::Impl::RunOutput() {
       shards[k]->out->Pop(&round[k]);
       pos[k] = 0;
     }
+    size_t commit = 0;  // every shard has the round's commits, in order
     while (true) {
       // The smallest tag among the shards' heads, and everything with it.
       const TaggedDetection* head = nullptr;
@@ -565,6 +631,11 @@ void ShardedDetector::Impl::RunOutput() {
         if (pos[k] == round[k]->items.size()) continue;
         const TaggedDetection& t = round[k]->items[pos[k]];
         if (head == nullptr || TagBefore(t, *head)) head = &t;
+      }
+      if (commit < round[0]->commits.size() &&
+          (head == nullptr || CommitBefore(round[0]->commits[commit], *head))) {
+        FireCommit(round, commit++);
+        continue;
       }
       if (head == nullptr) break;
       const uint64_t seq = head->seq;
@@ -580,12 +651,14 @@ void ShardedDetector::Impl::RunOutput() {
         return DetectionOrder::Before(a->rank, a->detection, b->rank, b->detection);
       });
       for (const TaggedDetection* t : group) {
+        if (options.state.on_detection) options.state.on_detection(t->detection);
         if (const alert::Finding* f = folder.Offer(t->detection)) sink(*f);
       }
     }
     const bool last = round[0]->last;
     for (uint32_t k = 0; k < n; ++k) {
       round[k]->items.clear();
+      round[k]->commits.clear();
       const bool pushed = shards[k]->out_free->TryPush(round[k]);  // sized for the pool
       assert(pushed);
       (void)pushed;
@@ -595,6 +668,26 @@ void ShardedDetector::Impl::RunOutput() {
     producer_bell.Ring();
     if (last) return;
   }
+}
+
+// Hands every shard's part of the round's `index`th commit to the hook,
+// unless a shard failed before it (then no commit follows: the state on disk
+// stays at the last good cut).
+void ShardedDetector::Impl::FireCommit(const std::vector<OutBatch*>& round, size_t index) {
+  parts.resize(n);
+  bool ok = !commits_stopped;
+  for (uint32_t k = 0; k < n; ++k) {
+    CommitPart& c = round[k]->commits[index];
+    ok = ok && c.ok;
+    parts[k] = std::move(c.part);
+  }
+  const uint64_t number = round[0]->commits[index].commit;
+  if (!ok) {
+    commits_stopped = true;
+  } else if (options.state.on_commit) {
+    options.state.on_commit(number, parts);
+  }
+  for (auto& p : parts) p.Clear();
 }
 
 // ---- ShardedDetector ----
@@ -634,6 +727,44 @@ void ShardedDetector::OnWatermark(int64_t time_ns) {
   impl_->AddMarker(true, time_ns, nullptr);
 }
 
+void ShardedDetector::OnCommitPoint(uint64_t commit) {
+  Impl& m = *impl_;
+  if (m.finished) return;
+  m.CheckRules();
+  m.AddMarker(false, 0, nullptr, commit);
+  m.SendRound(false);
+}
+
+void ShardedDetector::CommitLanded(uint64_t commit) {
+  std::atomic<uint64_t>& landed = impl_->landed;
+  uint64_t was = landed.load(std::memory_order_relaxed);
+  while (was < commit && !landed.compare_exchange_weak(was, commit, std::memory_order_release)) {
+  }
+}
+
+void ShardedDetector::ObserveSkipped(const Event& e) {
+  if (!IsHostFlow(e)) impl_->sessions.Observe(e);
+}
+
+absl::Status ShardedDetector::RestoreState() {
+  // The shard threads touch their state only once a round reaches them; the
+  // ring that carries it publishes what this thread restored.
+  for (auto& s : impl_->shards) {
+    if (!s->state) continue;
+    if (absl::Status st = s->state->Restore(*s->evaluator); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+bool ShardedDetector::ok() const { return !impl_->failed.load(std::memory_order_acquire); }
+
+absl::Status ShardedDetector::status() const {
+  for (const auto& s : impl_->shards) {
+    if (!s->status.ok()) return s->status;
+  }
+  return absl::OkStatus();
+}
+
 void ShardedDetector::Flush() {
   Impl& m = *impl_;
   if (m.finished) return;
@@ -650,11 +781,12 @@ void ShardedDetector::Flush() {
   }
 }
 
-void ShardedDetector::Finish() {
+void ShardedDetector::Finish(uint64_t final_commit) {
   Impl& m = *impl_;
   if (m.finished) return;
   m.finished = true;
   m.AddMarker(true, INT64_MAX, nullptr);
+  if (final_commit != 0) m.AddMarker(false, 0, nullptr, final_commit);
   m.SendRound(true);
   m.output_thread.join();
   for (auto& s : m.shards) s->thread.join();
@@ -663,6 +795,8 @@ void ShardedDetector::Finish() {
 int ShardedDetector::num_shards() const { return static_cast<int>(impl_->n); }
 
 const alert::AlertFolder& ShardedDetector::folder() const { return impl_->folder; }
+
+alert::AlertFolder& ShardedDetector::mutable_folder() { return impl_->folder; }
 
 ShardedDetectorStats ShardedDetector::stats() const {
   ShardedDetectorStats st = impl_->stats;

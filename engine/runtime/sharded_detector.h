@@ -48,9 +48,19 @@
 // windows start over; profiles stay). The old set is freed when the last
 // shard has switched.
 //
-// Thread-safety: OnEvent, OnWatermark, Flush and Finish from one thread
-// (the producer). The sink runs on the output thread. folder() and stats()
-// after Finish.
+// Durable state (optional, ShardedDetectorOptions::state; runtime/shard_state.h):
+// each shard keeps its profiles and windows through a ShardState, and
+// OnCommitPoint sends a commit marker in-band. The output thread calls
+// `on_detection` for every detection it offers to the folder (for the
+// journal) and `on_commit` with every shard's part of a commit once the
+// detections before the marker are offered. CommitLanded tells the shards
+// that a commit is on disk (cold profiles may then leave memory).
+//
+// Thread-safety: OnEvent, OnWatermark, OnCommitPoint, ObserveSkipped,
+// Flush and Finish from one thread (the producer). The sink and the state
+// hooks run on the output thread; CommitLanded and ok() from any thread.
+// folder() and stats() after Finish; RestoreState and mutable_folder()
+// before the first event.
 #ifndef CREDWATCH_RUNTIME_SHARDED_DETECTOR_H_
 #define CREDWATCH_RUNTIME_SHARDED_DETECTOR_H_
 
@@ -66,6 +76,7 @@
 #include "credwatch/site.h"
 #include "profile/profile_store.h"
 #include "runtime/rule_publisher.h"
+#include "runtime/shard_state.h"
 
 namespace credwatch::runtime {
 
@@ -86,6 +97,17 @@ struct ShardedDetectorOptions {
   // The rule set and its reloads. Required; must outlive the detector.
   RuleSetPublisher* rules = nullptr;
   alert::FolderOptions folder;
+
+  // Durable state (see the header comment). When `make_state` is set, each
+  // shard gets its ShardState from it (shard index, number of shards).
+  struct State {
+    std::function<std::unique_ptr<ShardState>(uint32_t shard, uint32_t num_shards)> make_state;
+    // Output thread: each detection, in output order, before the folder sees it.
+    std::function<void(const Detection&)> on_detection;
+    // Output thread: commit `commit` (OnCommitPoint's number), with one part
+    // per shard, in shard order.
+    std::function<void(uint64_t commit, std::vector<state::StateBatch>& parts)> on_commit;
+  } state;
 };
 
 struct ShardedDetectorStats {
@@ -118,16 +140,32 @@ class ShardedDetector {
   void OnEvent(const Event& e);
   // Every event at or before `time_ns` has been delivered.
   void OnWatermark(int64_t time_ns);
+  // Durable state: a commit here (right after a watermark), numbered
+  // `commit` (1, 2, ... in order). Sends the round.
+  void OnCommitPoint(uint64_t commit);
+  // Durable state: commit `commit` is on disk.
+  void CommitLanded(uint64_t commit);
+  // A resumed run's event before its cut: only the live-session table (for
+  // host flows) learns from it.
+  void ObserveSkipped(const Event& e);
+  // Durable state, before the first event: each shard restores its windows.
+  absl::Status RestoreState();
+  // False once a shard's state failed (a database read); status() says why
+  // after Finish.
+  bool ok() const;
+  absl::Status status() const;
   // Sends what is buffered and waits until the sink has seen everything
   // that the events so far caused (for an idle daemon, and tests).
   void Flush();
   // End of input: closes every window (watermark INT64_MAX), drains and
-  // joins the threads. Idempotent.
-  void Finish();
+  // joins the threads. Idempotent. `final_commit` (durable state, > 0): a
+  // commit after the windows closed.
+  void Finish(uint64_t final_commit = 0);
 
   int num_shards() const;
   // After Finish.
   const alert::AlertFolder& folder() const;
+  alert::AlertFolder& mutable_folder();
   ShardedDetectorStats stats() const;
 
  private:

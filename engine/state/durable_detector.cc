@@ -12,12 +12,6 @@ namespace {
 
 constexpr std::string_view kEvaluatorKey = "evaluator/0";  // one shard
 
-// Correlation windows: a header (the rules the groups belong to) behind a
-// tag and version at kEvaluatorKey, and one record per open group under
-// kGroupKeyPrefix, written as the groups change (Evaluator::SerializeChanges).
-constexpr char kWindowsTag = 'W';
-constexpr char kWindowsVersion = 3;  // 3: one record per group
-
 }  // namespace
 
 DetectorOptions DetectorOptionsFromConfig(const Config& config, int64_t retention_ns) {
@@ -63,21 +57,26 @@ absl::StatusOr<bool> DurableDetector::RestoreWindows() {
   return true;
 }
 
-absl::Status DurableDetector::RestoreFolder() {
+absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn) {
   absl::Status bad;
-  absl::Status s = store_->Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
+  absl::Status s = store->Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
     auto d = DecodeDetection(v);
     if (!d.ok()) {
-      bad = absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: ",
-                                             d.status().message()));
+      bad = absl::DataLossError(absl::StrCat("state_dir '", store->dir(), "' is corrupted: ", d.status().message()));
       return false;
     }
-    folder_.Offer(*d);
-    journaled_.emplace_back(SeqFromKey(key, kDetectionKeyPrefix), d->time_ns);
+    fn(SeqFromKey(key, kDetectionKeyPrefix), *d);
     return true;
   });
   if (!s.ok()) return s;
   return bad;
+}
+
+absl::Status DurableDetector::RestoreFolder() {
+  return ScanJournal(store_, [this](uint64_t seq, const Detection& d) {
+    folder_.Offer(d);
+    journaled_.emplace_back(seq, d.time_ns);
+  });
 }
 
 void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, bool* kept_windows) {

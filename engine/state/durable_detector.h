@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -60,6 +61,11 @@ struct AlertLine {
   std::string rule_id;
   Severity severity = Severity::kInformational;
 };
+
+// Calls `fn` for each detection of the alert folder's journal (family
+// `windows`), oldest first, with its sequence number. DataLoss on a damaged
+// entry.
+absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn);
 
 // The options a config gives (profile keys, site's multi-tenant
 // credentials), with the retention in force (config or flag).

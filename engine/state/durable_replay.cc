@@ -10,14 +10,17 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "alert/alert_folder.h"
 #include "alert/finding.h"
@@ -28,10 +31,13 @@
 #include "replay/output.h"
 #include "runtime/detection_order.h"
 #include "runtime/host_sessions.h"
+#include "runtime/rule_publisher.h"
+#include "runtime/sharded_detector.h"
 #include "runtime/spsc_ring.h"
 #include "runtime/thread_name.h"
 #include "state/encoding.h"
 #include "state/durable_detector.h"
+#include "state/durable_shard_state.h"
 #include "state/records.h"
 #include "state/state_store.h"
 
@@ -196,309 +202,95 @@ std::string OutputPath(const std::string& output) {
 }
 
 // ---------------------------------------------------------------------------
-// The detection and state side of a durable replay. It runs on its own
-// thread (PipelinedDurableConsumer below); the merge thread hands it events,
-// watermarks and commit points in order.
-class DurableDetectionConsumer {
+// What every durable replay keeps besides detection: the state database,
+// the run it belongs to, where the inputs stood at the last commit, the
+// output file and its outbox, and the committer thread that writes each
+// commit and then its alerts while detection goes on.
+class DurableRun {
  public:
-  DurableDetectionConsumer(const replay::ReplayOptions& options,
-                           std::shared_ptr<const rules::RuleSet> rules,
-                           std::shared_ptr<const Site> site, std::unique_ptr<StateStore> store,
-                           int64_t* alerts)
-      : store_(std::move(store)),
-        detector_(DetectorOptionsFromConfig(options.config, options.state.retention_ns), std::move(rules), std::move(site), store_.get()),
-        report_path_(options.report),
-        alerts_(alerts),
-        sync_(options.state.sync == SyncPolicy::kCommit),
-        commit_events_(std::max<int64_t>(options.state.commit_events, 1)),
-        commit_interval_(std::chrono::nanoseconds(std::max<int64_t>(options.state.commit_interval_ns, 0))) {}
-
-  ~DurableDetectionConsumer() { StopCommitter(); }
-  DurableDetectionConsumer(const DurableDetectionConsumer&) = delete;
-  DurableDetectionConsumer& operator=(const DurableDetectionConsumer&) = delete;
-
-  absl::Status Start(const replay::ReplayOptions& options, const std::vector<std::string>& files,
-                     std::string* note);
-
-  void OnEvent(Event& e) {
-    if (!status_.ok()) return;
-    ++events_;
-    if (phase_ != Phase::kLive && events_ > skip_events_) {
-      Fail(Mismatch());
-      return;
-    }
-    if (phase_ == Phase::kSkip) {
-      detector_.ObserveSkipped(e);
-      return;
-    }
-    detector_.Process(e);
-    TakeAlerts();
-  }
-
-  void OnWatermark(int64_t time_ns) {
-    if (!status_.ok()) return;
-    ++watermarks_;
-    watermark_ns_ = time_ns;
-    if (phase_ != Phase::kSkip) {
-      detector_.AdvanceWatermark(time_ns);
-      TakeAlerts();
-    } else {
-      detector_.SkipWatermark(time_ns);
-    }
-    if (phase_ != Phase::kLive) {
-      // The cut of an unfinished run is at a watermark; a finished run's
-      // is its end (Finish).
-      if (watermarks_ == skip_watermarks_ && !cursor_.finished) {
-        if (events_ != skip_events_) {
-          Fail(Mismatch());
-          return;
-        }
-        EnterLive();
-      }
-      return;
-    }
-  }
-
-  // A cut the merge thread chose (right after a watermark) and where the
-  // inputs stood at it. Only a live run commits.
-  void OnCommitPoint(const std::vector<replay::MergeInputPosition>& positions) {
-    if (status_.ok() && phase_ == Phase::kLive) Commit(/*final=*/false, positions);
-  }
-
-  absl::Status Finish(const std::vector<replay::MergeInputPosition>& positions) {
-    WaitForCommitter();
-    if (status_.ok()) {
-      if (phase_ == Phase::kLive) {
-        detector_.Flush();
-        TakeAlerts();
-        Commit(/*final=*/true, positions);
-        if (status_.ok()) Acknowledge();
-      } else if (!cursor_.finished || events_ != skip_events_ || watermarks_ != skip_watermarks_) {
-        Fail(Mismatch());
-      }
-    }
-    absl::Status closed = sink_->Close();
-    if (status_.ok() && !closed.ok()) status_ = closed;
-    if (status_.ok() && !report_path_.empty()) {
-      auto report = replay::OutputFile::Open(report_path_);
-      if (!report.ok()) return report.status();
-      std::string text;
-      alert::AppendIncidentReport(detector_.folder().Findings(), &text);
-      (*report)->Write(text);
-      status_ = (*report)->Close();
-    }
-    return status_;
-  }
-
-  bool ok() const { return status_.ok(); }
-  int64_t commit_events() const { return commit_events_; }
-  Clock::duration commit_interval() const { return commit_interval_; }
-
- private:
-  enum class Phase {
-    kSkip,     // fast resume: events before the cut only feed the session table
-    kRebuild,  // rebuild resume: processed again, nothing written
-    kLive,
+  // Where a commit cuts the merged sequence.
+  struct Cut {
+    uint64_t events = 0;
+    uint64_t watermarks = 0;
+    int64_t watermark_ns = INT64_MIN;
+    uint64_t detections = 0;  // journaled so far
+    bool final = false;
+    std::vector<replay::MergeInputPosition> positions;
   };
 
-  // The alerts of the last event or watermark: kept for the next commit.
-  void TakeAlerts() {
-    if (absl::Status s = detector_.status(); !s.ok()) return Fail(s);
-    for (AlertLine& a : detector_.TakeAlerts()) {
-      pending_alerts_.push_back(std::move(a.line));
-      ++*alerts_;
-    }
-  }
+  DurableRun(const replay::ReplayOptions& options, std::unique_ptr<StateStore> store)
+      : store_(std::move(store)), sync_(options.state.sync == SyncPolicy::kCommit) {}
+  ~DurableRun() { StopCommitter(); }
+  DurableRun(const DurableRun&) = delete;
+  DurableRun& operator=(const DurableRun&) = delete;
 
-  void EnterLive() {
-    if (phase_ == Phase::kRebuild) detector_.ReattachProfiles();
-    phase_ = Phase::kLive;
-    detector_.set_live(true);
-    pending_alerts_.clear();
-  }
+  // Checks that the state belongs to this run and its inputs, cuts the
+  // output back to its confirmed length and writes the outbox to it.
+  absl::Status Open(const replay::ReplayOptions& options, const std::vector<std::string>& files);
 
-  std::vector<InputCursor> InputPositions(const std::vector<replay::MergeInputPosition>& positions) const {
-    std::vector<InputCursor> out(identities_.size());
-    for (size_t i = 0; i < identities_.size(); ++i) out[i].identity = identities_[i];
-    // The merge lists the inputs that opened, in the same order.
-    size_t i = 0;
-    for (const auto& p : positions) {
-      while (i < out.size() && out[i].identity.path != p.path) ++i;
-      if (i == out.size()) break;
-      out[i].next_offset = p.next_offset;
-      out[i].events_read = p.events_read;
-      out[i].done = p.done;
-      ++i;
-    }
-    return out;
-  }
+  StateStore* store() const { return store_.get(); }
+  bool resume() const { return resume_; }
+  const Cursor& committed() const { return cursor_; }
+  size_t rewritten_alerts() const { return rewritten_alerts_; }
+  // The shards the committed windows were written by (1 when none say).
+  uint32_t committed_shards() const { return committed_shards_; }
+  // Called on the committer thread once commit `number` (Commit's) is on
+  // disk and its alerts are written.
+  void set_on_landed(std::function<void(uint64_t number)> f) { on_landed_ = std::move(f); }
 
-  // One WriteBatch: state changes, positions, new alerts into the outbox and
-  // the confirmed ones out of it. Then the new alerts go to the sink. The
-  // write (RocksDB, then the sink) runs on the committer thread while
-  // detection goes on; the next commit (and the end) waits for it first.
-  void Commit(bool final, const std::vector<replay::MergeInputPosition>& positions) {
-    WaitForCommitter();
-    if (!status_.ok()) return;
-    StateBatch& b = batch_;
-    if (!run_recorded_) {
-      b.Put(Family::kMeta, kRunKey, EncodeRunIdentity(run_));
-      run_recorded_ = true;
-    }
-    if (absl::Status s = detector_.Collect(&b); !s.ok()) return Fail(s);
-    for (uint64_t seq = written_from_; seq < written_to_; ++seq) b.Delete(Family::kOutbox, SeqKey("", seq));
-    const uint64_t first_new = output_.next_seq;
-    std::string bytes;
-    for (const std::string& line : pending_alerts_) {
-      b.Put(Family::kOutbox, SeqKey("", output_.next_seq++), line);
-      bytes += line;
-    }
-    b.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
-    cursor_.commits += 1;
-    cursor_.events = events_;
-    cursor_.watermarks = watermarks_;
-    cursor_.watermark_ns = watermark_ns_;
-    cursor_.detections = detector_.detection_seq();
-    cursor_.finished = final;
-    cursor_.inputs = static_cast<uint32_t>(identities_.size());
-    b.Put(Family::kPositions, kCursorKey, EncodeCursor(cursor_));
-    // Only the inputs that moved: most are done long before the end.
-    std::vector<InputCursor> inputs = InputPositions(positions);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const InputCursor& now = inputs[i];
-      const InputCursor* was = i < written_inputs_.size() ? &written_inputs_[i] : nullptr;
-      if (was && was->next_offset == now.next_offset && was->events_read == now.events_read &&
-          was->done == now.done) {
-        continue;
-      }
-      b.Put(Family::kPositions, InputKey(static_cast<uint32_t>(i)), EncodeInputCursor(now));
-    }
-    // Once committed the alerts go out; they leave the outbox in the next
-    // commit, which waits for this one.
-    written_inputs_ = std::move(inputs);
-    pending_alerts_.clear();
-    written_from_ = first_new;
-    written_to_ = output_.next_seq;
-    StartCommitter();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job_batch_ = std::move(b);
-      job_bytes_ = std::move(bytes);
-      job_posted_ = true;
-      inflight_ = true;
-    }
-    reap_ = true;
-    b.Clear();
-    cv_.notify_all();
-    if (final) WaitForCommitter();
-  }
+  // Waits for the previous commit: its alerts are then confirmed written,
+  // and the profiles it made clean may be evicted. Returns its failure.
+  absl::Status WaitForCommitter();
 
-  void StartCommitter() {
-    if (committer_.joinable()) return;
-    committer_ = std::thread([this] { CommitLoop(); });
-    runtime::NameThread(committer_, "cw-commit");
-  }
+  // One WriteBatch: `b` (the detector's changes) with the cut's positions,
+  // `alerts` (taken) into the outbox and the confirmed ones out of it. Then
+  // the new alerts go to the sink. The write runs on the committer thread;
+  // call WaitForCommitter first. `shards`: who wrote the windows in `b`.
+  void Commit(StateBatch* b, std::vector<std::string>* alerts, const Cut& cut, uint32_t shards,
+              uint64_t number);
 
-  // The committer thread: store_->Commit, then the sink. Only it touches
-  // job_batch_ and job_bytes_ between a post and the end of that job.
-  void CommitLoop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      cv_.wait(lock, [this] { return job_posted_ || stop_; });
-      if (!job_posted_) return;  // stopping, nothing posted
-      job_posted_ = false;
-      lock.unlock();
-      absl::Status s = store_->Commit(job_batch_);
-      if (s.ok() && !job_bytes_.empty()) s = sink_->Append(job_bytes_, sync_);
-      lock.lock();
-      job_status_ = std::move(s);
-      inflight_ = false;
-      cv_.notify_all();
-    }
-  }
+  // After the final commit: takes the alerts the sink has confirmed out of
+  // the outbox, then closes the output.
+  absl::Status Close(bool acknowledge);
 
-  // After the previous commit: its alerts are confirmed written, and the
-  // profiles it made clean may be evicted.
-  void WaitForCommitter() {
-    if (!reap_) return;
-    reap_ = false;
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return !inflight_; });
-    absl::Status s = std::exchange(job_status_, absl::OkStatus());
-    const size_t written = job_bytes_.size();
-    job_bytes_.clear();
-    job_batch_.Clear();
-    lock.unlock();
-    if (!s.ok()) return Fail(s);
-    output_.confirmed_bytes += written;
-    detector_.AfterCommit();
-  }
-
-  void StopCommitter() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (committer_.joinable()) committer_.join();
-  }
-
-  // Takes the alerts the sink has confirmed out of the outbox.
-  void Acknowledge() {
-    if (written_from_ == written_to_) return;
-    StateBatch b;
-    for (uint64_t seq = written_from_; seq < written_to_; ++seq) b.Delete(Family::kOutbox, SeqKey("", seq));
-    b.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
-    if (absl::Status s = store_->Commit(b); !s.ok()) return Fail(s);
-    written_from_ = written_to_;
-  }
-
+  // The inputs no longer give the sequence the state was committed at.
   absl::Status Mismatch() const {
     return absl::FailedPreconditionError(absl::StrCat(
         "the inputs no longer give the event sequence the state in '", store_->dir(),
-        "' was committed at (", skip_events_, " events, ", skip_watermarks_,
+        "' was committed at (", cursor_.events, " events, ", cursor_.watermarks,
         " watermarks): a resumed replay must read the same inputs. Restore them, or move the "
         "state_dir away to start over"));
   }
 
-  void Fail(absl::Status s) {
-    if (status_.ok()) status_ = std::move(s);
-  }
+ private:
+  std::vector<InputCursor> InputPositions(const std::vector<replay::MergeInputPosition>& positions) const;
+  void StartCommitter();
+  void CommitLoop();
+  void StopCommitter();
 
   std::unique_ptr<StateStore> store_;
-  DurableDetector detector_;
   std::unique_ptr<AlertSink> sink_;
-  std::string report_path_;
-  int64_t* alerts_;
   const bool sync_;
-  const int64_t commit_events_;
-  const Clock::duration commit_interval_;
+  std::function<void(uint64_t)> on_landed_;
 
   // Identity of the run and of its inputs (in merge order).
   RunIdentity run_;
   bool run_recorded_ = false;
+  bool shards_recorded_ = false;
   std::vector<FileIdentity> identities_;
   std::vector<InputCursor> written_inputs_;  // as the last commit wrote them
 
-  // Position. The cut of the last commit, and where this process stands.
-  Phase phase_ = Phase::kLive;
-  Cursor cursor_;
-  uint64_t skip_events_ = 0;
-  uint64_t skip_watermarks_ = 0;
-  uint64_t events_ = 0;
-  uint64_t watermarks_ = 0;
-  int64_t watermark_ns_ = INT64_MIN;
+  bool resume_ = false;
+  Cursor cursor_;  // the last commit's cut (the committed one until this run commits)
+  uint32_t committed_shards_ = 1;
+  size_t rewritten_alerts_ = 0;
 
-  // Write-behind.
-  StateBatch batch_;
-  std::vector<std::string> pending_alerts_;  // produced since the last commit
   OutputState output_;
   uint64_t written_from_ = 0;  // outbox [from, to) written to the sink, not yet acknowledged
   uint64_t written_to_ = 0;
-  absl::Status status_;
 
-  // The committer thread and its one job (guarded by mu_; reap_ is this
-  // thread's: a job was posted and its result not taken yet).
+  // The committer thread and its one job (guarded by mu_; reap_ is the
+  // caller's: a job was posted and its result not taken yet).
   bool reap_ = false;
   std::thread committer_;
   std::mutex mu_;
@@ -506,14 +298,13 @@ class DurableDetectionConsumer {
   bool job_posted_ = false;  // a job waits for the committer
   bool inflight_ = false;    // posted and not finished
   bool stop_ = false;
+  uint64_t job_number_ = 0;
   StateBatch job_batch_;
   std::string job_bytes_;
   absl::Status job_status_;
 };
 
-absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& options,
-                                             const std::vector<std::string>& files,
-                                             std::string* note) {
+absl::Status DurableRun::Open(const replay::ReplayOptions& options, const std::vector<std::string>& files) {
   const std::string dir = store_->dir();
   run_ = IdentifyRun(options, files);
   identities_.reserve(files.size());
@@ -533,11 +324,16 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
     }
     run_recorded_ = true;
   }
+  got = store_->Get(Family::kMeta, kShardsKey, &value);
+  if (!got.ok()) return got.status();
+  if (*got && (!absl::SimpleAtoi(value, &committed_shards_) || committed_shards_ == 0)) {
+    return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: bad shard count '", value, "'"));
+  }
 
   got = store_->Get(Family::kPositions, kCursorKey, &value);
   if (!got.ok()) return got.status();
-  const bool resume = *got;
-  if (resume) {
+  resume_ = *got;
+  if (resume_) {
     auto cursor = DecodeCursor(value);
     if (!cursor.ok()) return absl::DataLossError(absl::StrCat("state_dir '", dir, "' is corrupted: ", cursor.status().message()));
     cursor_ = std::move(*cursor);
@@ -592,7 +388,7 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
     }
   }
   output_.path = out_path;
-  auto sink = AlertSink::Open(out_path, output_.confirmed_bytes, resume);
+  auto sink = AlertSink::Open(out_path, output_.confirmed_bytes, resume_);
   if (!sink.ok()) return sink.status();
   sink_ = std::move(*sink);
   std::string outbox;
@@ -603,7 +399,7 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
     return true;
   });
   if (!outbox_scanned.ok()) return outbox_scanned;
-  const size_t unconfirmed = ack.size();
+  rewritten_alerts_ = ack.size();
   if (!outbox.empty()) {
     if (absl::Status s = sink_->Append(outbox, sync_); !s.ok()) return s;
     output_.confirmed_bytes += outbox.size();
@@ -612,13 +408,331 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
     ack.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
     if (absl::Status s = store_->Commit(ack); !s.ok()) return s;
   }
+  return absl::OkStatus();
+}
 
-  if (!resume) return absl::OkStatus();
-  skip_events_ = cursor_.events;
-  skip_watermarks_ = cursor_.watermarks;
-  detector_.set_detection_seq(cursor_.detections);
-  bool fast = cursor_.finished;
-  if (!fast) {
+std::vector<InputCursor> DurableRun::InputPositions(const std::vector<replay::MergeInputPosition>& positions) const {
+  std::vector<InputCursor> out(identities_.size());
+  for (size_t i = 0; i < identities_.size(); ++i) out[i].identity = identities_[i];
+  // The merge lists the inputs that opened, in the same order.
+  size_t i = 0;
+  for (const auto& p : positions) {
+    while (i < out.size() && out[i].identity.path != p.path) ++i;
+    if (i == out.size()) break;
+    out[i].next_offset = p.next_offset;
+    out[i].events_read = p.events_read;
+    out[i].done = p.done;
+    ++i;
+  }
+  return out;
+}
+
+void DurableRun::Commit(StateBatch* b, std::vector<std::string>* alerts, const Cut& cut, uint32_t shards,
+                        uint64_t number) {
+  if (!run_recorded_) {
+    b->Put(Family::kMeta, kRunKey, EncodeRunIdentity(run_));
+    run_recorded_ = true;
+  }
+  if (!shards_recorded_) {
+    b->Put(Family::kMeta, kShardsKey, std::to_string(shards));
+    shards_recorded_ = true;
+  }
+  for (uint64_t seq = written_from_; seq < written_to_; ++seq) b->Delete(Family::kOutbox, SeqKey("", seq));
+  const uint64_t first_new = output_.next_seq;
+  std::string bytes;
+  for (const std::string& line : *alerts) {
+    b->Put(Family::kOutbox, SeqKey("", output_.next_seq++), line);
+    bytes += line;
+  }
+  alerts->clear();
+  b->Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
+  cursor_.commits += 1;
+  cursor_.events = cut.events;
+  cursor_.watermarks = cut.watermarks;
+  cursor_.watermark_ns = cut.watermark_ns;
+  cursor_.detections = cut.detections;
+  cursor_.finished = cut.final;
+  cursor_.inputs = static_cast<uint32_t>(identities_.size());
+  b->Put(Family::kPositions, kCursorKey, EncodeCursor(cursor_));
+  // Only the inputs that moved: most are done long before the end.
+  std::vector<InputCursor> inputs = InputPositions(cut.positions);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const InputCursor& now = inputs[i];
+    const InputCursor* was = i < written_inputs_.size() ? &written_inputs_[i] : nullptr;
+    if (was && was->next_offset == now.next_offset && was->events_read == now.events_read &&
+        was->done == now.done) {
+      continue;
+    }
+    b->Put(Family::kPositions, InputKey(static_cast<uint32_t>(i)), EncodeInputCursor(now));
+  }
+  // Once committed the alerts go out; they leave the outbox in the next
+  // commit, which waits for this one.
+  written_inputs_ = std::move(inputs);
+  written_from_ = first_new;
+  written_to_ = output_.next_seq;
+  StartCommitter();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_batch_ = std::move(*b);
+    job_bytes_ = std::move(bytes);
+    job_number_ = number;
+    job_posted_ = true;
+    inflight_ = true;
+  }
+  reap_ = true;
+  b->Clear();
+  cv_.notify_all();
+}
+
+void DurableRun::StartCommitter() {
+  if (committer_.joinable()) return;
+  committer_ = std::thread([this] { CommitLoop(); });
+  runtime::NameThread(committer_, "cw-commit");
+}
+
+// The committer thread: store_->Commit, then the sink. Only it touches
+// job_batch_ and job_bytes_ between a post and the end of that job.
+void DurableRun::CommitLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [this] { return job_posted_ || stop_; });
+    if (!job_posted_) return;  // stopping, nothing posted
+    job_posted_ = false;
+    lock.unlock();
+    absl::Status s = store_->Commit(job_batch_);
+    if (s.ok() && !job_bytes_.empty()) s = sink_->Append(job_bytes_, sync_);
+    if (s.ok() && on_landed_) on_landed_(job_number_);
+    lock.lock();
+    job_status_ = std::move(s);
+    inflight_ = false;
+    cv_.notify_all();
+  }
+}
+
+absl::Status DurableRun::WaitForCommitter() {
+  if (!reap_) return absl::OkStatus();
+  reap_ = false;
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return !inflight_; });
+  absl::Status s = std::exchange(job_status_, absl::OkStatus());
+  const size_t written = job_bytes_.size();
+  job_bytes_.clear();
+  job_batch_.Clear();
+  lock.unlock();
+  if (s.ok()) output_.confirmed_bytes += written;
+  return s;
+}
+
+void DurableRun::StopCommitter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+absl::Status DurableRun::Close(bool acknowledge) {
+  absl::Status status = WaitForCommitter();
+  if (status.ok() && acknowledge && written_from_ != written_to_) {
+    StateBatch b;
+    for (uint64_t seq = written_from_; seq < written_to_; ++seq) b.Delete(Family::kOutbox, SeqKey("", seq));
+    b.Put(Family::kPositions, kOutputKey, EncodeOutputState(output_));
+    status = store_->Commit(b);
+    if (status.ok()) written_from_ = written_to_;
+  }
+  absl::Status closed = sink_->Close();
+  return status.ok() ? closed : status;
+}
+
+// Writes the incident report of `folder` to `path` (none when empty).
+absl::Status WriteReport(const std::string& path, const alert::AlertFolder& folder) {
+  if (path.empty()) return absl::OkStatus();
+  auto report = replay::OutputFile::Open(path);
+  if (!report.ok()) return report.status();
+  std::string text;
+  alert::AppendIncidentReport(folder.Findings(), &text);
+  (*report)->Write(text);
+  return (*report)->Close();
+}
+
+// When the merge thread commits: after a watermark, once `commit_events`
+// events or `commit_interval` have passed since the last commit.
+class CommitSchedule {
+ public:
+  explicit CommitSchedule(const StateOptions& o)
+      : events_(std::max<int64_t>(o.commit_events, 1)),
+        interval_(std::chrono::nanoseconds(std::max<int64_t>(o.commit_interval_ns, 0))) {}
+  void OnEvent() { ++since_; }
+  // At a watermark: whether to commit now (and if so, the clock restarts).
+  bool Due() {
+    const Clock::time_point now = Clock::now();
+    if (since_ < events_ && now - last_ < interval_) return false;
+    since_ = 0;
+    last_ = now;
+    return true;
+  }
+
+ private:
+  const int64_t events_;
+  const Clock::duration interval_;
+  int64_t since_ = 0;
+  Clock::time_point last_ = Clock::now();
+};
+
+// One line about a resume for the summary.
+std::string ResumeNote(const DurableRun& run, bool fast, uint32_t shards) {
+  const Cursor& c = run.committed();
+  return absl::StrCat("state: resumed from commit ", c.commits, " in ", run.store()->dir(), " (", c.events,
+                      " events already processed", c.finished ? ", the run had finished" : "",
+                      run.rewritten_alerts() ? absl::StrCat(", ", run.rewritten_alerts(), " alerts rewritten from the outbox") : "",
+                      "; ", fast ? "fast resume" : "rebuilding state from the log",
+                      shards > 1 ? absl::StrCat(", ", shards, " shards") : "", ")");
+}
+
+// ---------------------------------------------------------------------------
+// The detection and state side of a durable replay on one shard. It runs on
+// its own thread (PipelinedDurableConsumer below); the merge thread hands it
+// events, watermarks and commit points in order.
+class DurableDetectionConsumer {
+ public:
+  DurableDetectionConsumer(const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
+                           std::shared_ptr<const Site> site, std::unique_ptr<DurableRun> run, int64_t* alerts)
+      : run_(std::move(run)),
+        detector_(DetectorOptionsFromConfig(options.config, options.state.retention_ns), std::move(rules),
+                  std::move(site), run_->store()),
+        report_path_(options.report),
+        alerts_(alerts) {}
+
+  // Restores what the last commit holds. `note` as MakeDurableDetectionConsumer's.
+  absl::Status Start(std::string* note);
+
+  void OnEvent(Event& e) {
+    if (!status_.ok()) return;
+    ++events_;
+    if (phase_ != Phase::kLive && events_ > skip_events_) return Fail(run_->Mismatch());
+    if (phase_ == Phase::kSkip) {
+      detector_.ObserveSkipped(e);
+      return;
+    }
+    detector_.Process(e);
+    TakeAlerts();
+  }
+
+  void OnWatermark(int64_t time_ns) {
+    if (!status_.ok()) return;
+    ++watermarks_;
+    watermark_ns_ = time_ns;
+    if (phase_ != Phase::kSkip) {
+      detector_.AdvanceWatermark(time_ns);
+      TakeAlerts();
+    } else {
+      detector_.SkipWatermark(time_ns);
+    }
+    // The cut of an unfinished run is at a watermark; a finished run's is
+    // its end (Finish).
+    if (phase_ != Phase::kLive && watermarks_ == skip_watermarks_ && !run_->committed().finished) {
+      if (events_ != skip_events_) return Fail(run_->Mismatch());
+      EnterLive();
+    }
+  }
+
+  // A cut the merge thread chose (right after a watermark) and where the
+  // inputs stood at it. Only a live run commits.
+  void OnCommitPoint(const std::vector<replay::MergeInputPosition>& positions) {
+    if (status_.ok() && phase_ == Phase::kLive) Commit(/*final=*/false, positions);
+  }
+
+  absl::Status Finish(const std::vector<replay::MergeInputPosition>& positions) {
+    const bool live = phase_ == Phase::kLive;
+    if (status_.ok()) {
+      if (live) {
+        detector_.Flush();
+        TakeAlerts();
+        Commit(/*final=*/true, positions);
+      } else if (!run_->committed().finished || events_ != skip_events_ || watermarks_ != skip_watermarks_) {
+        Fail(run_->Mismatch());
+      }
+    }
+    absl::Status closed = run_->Close(/*acknowledge=*/status_.ok() && live);
+    if (status_.ok()) status_ = closed;
+    if (status_.ok()) status_ = WriteReport(report_path_, detector_.folder());
+    return status_;
+  }
+
+  bool ok() const { return status_.ok(); }
+
+ private:
+  enum class Phase {
+    kSkip,     // fast resume: events before the cut only feed the session table
+    kRebuild,  // rebuild resume: processed again, nothing written
+    kLive,
+  };
+
+  // The alerts of the last event or watermark: kept for the next commit.
+  void TakeAlerts() {
+    if (absl::Status s = detector_.status(); !s.ok()) return Fail(s);
+    for (AlertLine& a : detector_.TakeAlerts()) {
+      pending_alerts_.push_back(std::move(a.line));
+      ++*alerts_;
+    }
+  }
+
+  void EnterLive() {
+    if (phase_ == Phase::kRebuild) detector_.ReattachProfiles();
+    phase_ = Phase::kLive;
+    detector_.set_live(true);
+    pending_alerts_.clear();
+  }
+
+  // Waits for the previous commit (then evicts what it made clean), collects
+  // the detector's changes and hands the commit to the committer thread.
+  void Commit(bool final, const std::vector<replay::MergeInputPosition>& positions) {
+    if (absl::Status s = run_->WaitForCommitter(); !s.ok()) return Fail(s);
+    detector_.AfterCommit();
+    if (absl::Status s = detector_.Collect(&batch_); !s.ok()) return Fail(s);
+    DurableRun::Cut cut;
+    cut.events = events_;
+    cut.watermarks = watermarks_;
+    cut.watermark_ns = watermark_ns_;
+    cut.detections = detector_.detection_seq();
+    cut.final = final;
+    cut.positions = positions;
+    run_->Commit(&batch_, &pending_alerts_, cut, /*shards=*/1, ++commits_);
+  }
+
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+  std::unique_ptr<DurableRun> run_;
+  DurableDetector detector_;
+  std::string report_path_;
+  int64_t* alerts_;
+
+  // Where this process stands, and the cut it resumes from.
+  Phase phase_ = Phase::kLive;
+  uint64_t skip_events_ = 0;
+  uint64_t skip_watermarks_ = 0;
+  uint64_t events_ = 0;
+  uint64_t watermarks_ = 0;
+  int64_t watermark_ns_ = INT64_MIN;
+  uint64_t commits_ = 0;
+
+  StateBatch batch_;
+  std::vector<std::string> pending_alerts_;  // produced since the last commit
+  absl::Status status_;
+};
+
+absl::Status DurableDetectionConsumer::Start(std::string* note) {
+  if (!run_->resume()) return absl::OkStatus();
+  const Cursor& cut = run_->committed();
+  skip_events_ = cut.events;
+  skip_watermarks_ = cut.watermarks;
+  detector_.set_detection_seq(cut.detections);
+  bool fast = cut.finished;
+  // Windows written by several shards are rebuilt here, on one.
+  if (!fast && run_->committed_shards() == 1) {
     auto loaded = detector_.RestoreWindows();
     if (!loaded.ok()) return loaded.status();
     fast = *loaded;
@@ -633,35 +747,23 @@ absl::Status DurableDetectionConsumer::Start(const replay::ReplayOptions& option
     detector_.DetachProfiles();
   }
   if (skip_events_ == 0 && skip_watermarks_ == 0) EnterLive();
-  if (note) {
-    *note = absl::StrCat("state: resumed from commit ", cursor_.commits, " in ", dir, " (",
-                         cursor_.events, " events already processed",
-                         cursor_.finished ? ", the run had finished" : "",
-                         unconfirmed ? absl::StrCat(", ", unconfirmed, " alerts rewritten from the outbox") : "",
-                         "; ", fast ? "fast resume" : "rebuilding state from the log",
-                         ")");
-  }
+  if (note) *note = ResumeNote(*run_, fast, 1);
   return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------
-// The merge thread's side of a durable replay: it copies each event into a
-// batch and hands full batches to the worker thread, which runs detection
-// and the state commits (its committer thread writes them), so decoding and
-// merging overlap with them. It also chooses the commit points: after
-// a watermark, once commit_events events or commit_interval have passed, it
-// records where the inputs stand (the merge cursor, which only this thread
-// may read) and sends that cut in-band, so the worker commits exactly the
-// events before it. Batches are reused through a second ring; a full ring
-// blocks the merge (backpressure), nothing is dropped.
+// The merge thread's side of a one-shard durable replay: it copies each
+// event into a batch and hands full batches to the worker thread, which runs
+// detection and the state commits (its committer thread writes them), so
+// decoding and merging overlap with them. It also chooses the commit points
+// (CommitSchedule): it records where the inputs stand (the merge cursor,
+// which only this thread may read) and sends that cut in-band, so the worker
+// commits exactly the events before it. Batches are reused through a second
+// ring; a full ring blocks the merge (backpressure), nothing is dropped.
 class PipelinedDurableConsumer : public replay::EventConsumer {
  public:
-  explicit PipelinedDurableConsumer(std::unique_ptr<DurableDetectionConsumer> worker)
-      : worker_(std::move(worker)),
-        commit_events_(worker_->commit_events()),
-        commit_interval_(worker_->commit_interval()),
-        work_(kBatches),
-        free_(kBatches) {
+  PipelinedDurableConsumer(std::unique_ptr<DurableDetectionConsumer> worker, const StateOptions& state)
+      : worker_(std::move(worker)), schedule_(state), work_(kBatches), free_(kBatches) {
     batches_.reserve(kBatches);
     for (size_t i = 0; i < kBatches; ++i) batches_.push_back(std::make_unique<WorkBatch>());
     for (size_t i = 1; i < kBatches; ++i) free_.Push(batches_[i].get());
@@ -675,22 +777,18 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
   void OnEvent(Event& e) override {
     current_->events.AddCopy(e);
     current_->ops.push_back(Op{Op::kEvent, static_cast<int64_t>(current_->events.size() - 1)});
-    ++events_since_commit_;
+    schedule_.OnEvent();
     if (current_->events.size() >= kBatchEvents) Send();
   }
 
   void OnWatermark(int64_t time_ns) override {
     current_->ops.push_back(Op{Op::kWatermark, time_ns});
-    const Clock::time_point now = Clock::now();
-    if (events_since_commit_ < commit_events_ && now - last_commit_ < commit_interval_) return;
+    if (!schedule_.Due()) return;
     current_->cuts.emplace_back();
     if (cursor_) cursor_(&current_->cuts.back());
     current_->ops.push_back(Op{Op::kCommit, static_cast<int64_t>(current_->cuts.size() - 1)});
-    events_since_commit_ = 0;
-    last_commit_ = now;
     Send();
   }
-
   absl::Status Finish() override {
     std::vector<replay::MergeInputPosition> positions;
     if (cursor_) cursor_(&positions);
@@ -762,8 +860,7 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
   }
 
   std::unique_ptr<DurableDetectionConsumer> worker_;
-  const int64_t commit_events_;
-  const Clock::duration commit_interval_;
+  CommitSchedule schedule_;
   replay::MergeCursorFn cursor_;
 
   std::vector<std::unique_ptr<WorkBatch>> batches_;
@@ -772,10 +869,213 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
   WorkBatch* current_ = nullptr;        // being filled by the merge thread
   std::thread thread_;
   std::atomic<bool> failed_{false};
-
-  int64_t events_since_commit_ = 0;
-  Clock::time_point last_commit_ = Clock::now();
 };
+
+
+// ---------------------------------------------------------------------------
+// A durable replay on several shards: the runtime::ShardedDetector with a
+// DurableShardState per shard. The merge thread is the detector's producer
+// and picks the commit points (CommitSchedule); the detector's output thread
+// journals the detections, writes the alert lines, and builds each commit
+// from the shards' parts, the journal and the alerts, for the committer
+// thread. Resume is fast resume only (a state whose windows this build
+// cannot read is rebuilt on one shard, MakeDurableDetectionConsumer).
+class ShardedDurableConsumer : public replay::EventConsumer {
+ public:
+  ShardedDurableConsumer(const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
+                         std::shared_ptr<const Site> site, std::unique_ptr<DurableRun> run, uint32_t shards,
+                         int64_t* alerts)
+      : run_(std::move(run)),
+        publisher_(std::move(rules)),
+        schedule_(options.state),
+        shards_(shards),
+        report_path_(options.report),
+        alerts_(alerts) {
+    const DetectorOptions dopts = DetectorOptionsFromConfig(options.config, options.state.retention_ns);
+    runtime::ShardedDetectorOptions o;
+    o.shards = static_cast<int>(shards);
+    o.profile = dopts.profile;
+    o.site = std::move(site);
+    o.rules = &publisher_;
+    StateStore* store = run_->store();
+    // The profiles' clock at the cut a resume starts from.
+    const int64_t clock = run_->resume() ? run_->committed().watermark_ns : INT64_MIN;
+    o.state.make_state = [dopts, store, clock](uint32_t k, uint32_t n) -> std::unique_ptr<runtime::ShardState> {
+      return std::make_unique<DurableShardState>(dopts, store, k, n, clock);
+    };
+    o.state.on_detection = [this](const Detection& d) { Journal(d); };
+    o.state.on_commit = [this](uint64_t number, std::vector<StateBatch>& parts) { Commit(number, parts); };
+    detector_ = std::make_unique<runtime::ShardedDetector>(std::move(o),
+                                                           [this](const alert::Finding& f) { Alert(f); });
+    run_->set_on_landed([this](uint64_t number) { detector_->CommitLanded(number); });
+  }
+
+  ~ShardedDurableConsumer() override {
+    // Joins the shard and output threads before what they use goes away.
+    if (detector_) detector_->Finish();
+  }
+
+  // Restores what the last commit holds. `note` as MakeDurableDetectionConsumer's.
+  absl::Status Start(std::string* note) {
+    if (absl::Status s = detector_->RestoreState(); !s.ok()) return s;
+    if (!run_->resume()) return absl::OkStatus();
+    const Cursor& cut = run_->committed();
+    skip_events_ = cut.events;
+    skip_watermarks_ = cut.watermarks;
+    detection_seq_ = cut.detections;
+    alert::AlertFolder& folder = detector_->mutable_folder();
+    if (absl::Status s = ScanJournal(run_->store(), [&](uint64_t, const Detection& d) { folder.Offer(d); });
+        !s.ok()) {
+      return s;
+    }
+    live_ = skip_events_ == 0 && skip_watermarks_ == 0;
+    if (note) *note = ResumeNote(*run_, /*fast=*/true, shards_);
+    return absl::OkStatus();
+  }
+
+  void OnEvent(Event& e) override {
+    if (!status_.ok()) return;
+    ++events_;
+    if (live_) {
+      schedule_.OnEvent();
+      detector_->OnEvent(e);
+      return;
+    }
+    if (events_ > skip_events_) return Fail(run_->Mismatch());
+    detector_->ObserveSkipped(e);
+  }
+
+  void OnWatermark(int64_t time_ns) override {
+    if (!status_.ok()) return;
+    ++watermarks_;
+    watermark_ns_ = time_ns;
+    if (!live_) {
+      // The cut of an unfinished run is at a watermark; a finished run's is
+      // its end (Finish).
+      if (watermarks_ == skip_watermarks_ && !run_->committed().finished) {
+        if (events_ != skip_events_) return Fail(run_->Mismatch());
+        live_ = true;
+      }
+      return;
+    }
+    detector_->OnWatermark(time_ns);
+    if (!schedule_.Due()) return;
+    PushCut(/*final=*/false);
+    detector_->OnCommitPoint(++commits_);
+  }
+
+  absl::Status Finish() override {
+    absl::Status status = status_;
+    if (status.ok() && live_) {
+      PushCut(/*final=*/true);
+      detector_->Finish(++commits_);
+    } else {
+      detector_->Finish();  // nothing after the cut: no commit
+      if (status.ok() && (!run_->committed().finished || events_ != skip_events_ ||
+                          watermarks_ != skip_watermarks_)) {
+        status = run_->Mismatch();
+      }
+    }
+    // The output thread is joined: its fields are this thread's now.
+    if (status.ok()) status = detector_->status();
+    if (status.ok()) status = commit_status_;
+    absl::Status closed = run_->Close(/*acknowledge=*/status.ok() && live_);
+    if (status.ok()) status = closed;
+    if (status.ok()) status = WriteReport(report_path_, detector_->folder());
+    return status;
+  }
+
+  void AttachCursor(replay::MergeCursorFn cursor) override { cursor_ = std::move(cursor); }
+  bool WantsMore() const override {
+    return status_.ok() && detector_->ok() && !commit_failed_.load(std::memory_order_acquire);
+  }
+
+ private:
+  // Merge thread: where the inputs stand at a commit marker, for the output
+  // thread's Commit.
+  void PushCut(bool final) {
+    DurableRun::Cut cut;
+    cut.events = events_;
+    cut.watermarks = watermarks_;
+    cut.watermark_ns = watermark_ns_;
+    cut.final = final;
+    if (cursor_) cursor_(&cut.positions);
+    std::lock_guard<std::mutex> lock(cuts_mu_);
+    cuts_.push_back(std::move(cut));
+  }
+
+  // Output thread, in output order.
+  void Journal(const Detection& d) {
+    journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_++), EncodeDetection(d));
+  }
+  void Alert(const alert::Finding& f) {
+    std::string& line = pending_alerts_.emplace_back();
+    alert::AppendFindingJson(f, &line);
+    line.push_back('\n');
+    ++*alerts_;
+  }
+  void Commit(uint64_t number, std::vector<StateBatch>& parts) {
+    DurableRun::Cut cut;
+    {
+      std::lock_guard<std::mutex> lock(cuts_mu_);
+      cut = std::move(cuts_.front());
+      cuts_.pop_front();
+    }
+    if (!commit_status_.ok()) return;
+    if (absl::Status s = run_->WaitForCommitter(); !s.ok()) {
+      commit_status_ = s;
+      commit_failed_.store(true, std::memory_order_release);
+      return;
+    }
+    for (StateBatch& p : parts) batch_.Append(std::move(p));
+    batch_.Append(std::move(journal_));
+    journal_.Clear();
+    cut.detections = detection_seq_;
+    run_->Commit(&batch_, &pending_alerts_, cut, shards_, number);
+  }
+
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+  std::unique_ptr<DurableRun> run_;
+  runtime::RuleSetPublisher publisher_;
+  CommitSchedule schedule_;
+  const uint32_t shards_;
+  std::string report_path_;
+  int64_t* alerts_;
+  replay::MergeCursorFn cursor_;
+
+  // Merge thread.
+  bool live_ = true;
+  uint64_t skip_events_ = 0;
+  uint64_t skip_watermarks_ = 0;
+  uint64_t events_ = 0;
+  uint64_t watermarks_ = 0;
+  int64_t watermark_ns_ = INT64_MIN;
+  uint64_t commits_ = 0;
+  absl::Status status_;
+
+  std::mutex cuts_mu_;
+  std::deque<DurableRun::Cut> cuts_;  // sent by the merge thread, not yet committed
+
+  // Output thread (then, after Finish joined it, the merge thread).
+  uint64_t detection_seq_ = 0;
+  StateBatch journal_;                       // detections since the last commit
+  std::vector<std::string> pending_alerts_;  // alerts since the last commit
+  StateBatch batch_;
+  absl::Status commit_status_;
+  std::atomic<bool> commit_failed_{false};
+
+  // Last: destroyed (its threads joined) first.
+  std::unique_ptr<runtime::ShardedDetector> detector_;
+};
+
+uint32_t DurableShards(int requested) {
+  if (requested == 0) return 1;  // the reading thread: one shard
+  if (requested > 0) return static_cast<uint32_t>(requested);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 }  // namespace
 
@@ -795,12 +1095,31 @@ absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsu
   if (!site.ok()) return site.status();
   auto store = StateStore::Open(options.state);
   if (!store.ok()) return store.status();
-  auto consumer = std::make_unique<DurableDetectionConsumer>(options, std::move(rules), *site,
-                                                             std::move(*store), alerts);
+  auto run = std::make_unique<DurableRun>(options, std::move(*store));
+  if (absl::Status s = run->Open(options, *files); !s.ok()) return s;
   if (note) note->clear();
-  if (absl::Status s = consumer->Start(options, *files, note); !s.ok()) return s;
+
+  // A resume runs on the shards its state was committed by (the windows are
+  // split by shard); --shards applies to a fresh start.
+  uint32_t shards = DurableShards(options.shards);
+  if (run->resume()) {
+    shards = run->committed_shards();
+    if (shards > 1 && !run->committed().finished) {
+      auto readable = DurableShardState::CanRestore(run->store(), shards);
+      if (!readable.ok()) return readable.status();
+      if (!*readable) shards = 1;  // windows of another format: rebuilt from the log on one shard
+    }
+  }
+  if (shards > 1) {
+    auto consumer = std::make_unique<ShardedDurableConsumer>(options, std::move(rules), *site, std::move(run),
+                                                             shards, alerts);
+    if (absl::Status s = consumer->Start(note); !s.ok()) return s;
+    return std::unique_ptr<replay::EventConsumer>(std::move(consumer));
+  }
+  auto consumer = std::make_unique<DurableDetectionConsumer>(options, std::move(rules), *site, std::move(run), alerts);
+  if (absl::Status s = consumer->Start(note); !s.ok()) return s;
   return std::unique_ptr<replay::EventConsumer>(
-      std::make_unique<PipelinedDurableConsumer>(std::move(consumer)));
+      std::make_unique<PipelinedDurableConsumer>(std::move(consumer), options.state));
 }
 
 }  // namespace credwatch::state

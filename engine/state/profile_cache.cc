@@ -224,7 +224,7 @@ absl::Status ProfileCache::Sweep(StateBatch* batch) {
   if (!store_) return absl::OkStatus();
   absl::Status damaged;
   absl::Status s = store_->Scan(Family::kProfiles, "", [&](std::string_view key, std::string_view value) {
-    if (entries_.contains(Sv(key))) return true;
+    if (entries_.contains(Sv(key)) || (cache_.owns && !cache_.owns(key))) return true;
     ProfileRecord record;
     if (!DecodeProfileRecord(value, &record)) {
       damaged = absl::DataLossError(absl::StrCat("state_dir '", store_->dir(),

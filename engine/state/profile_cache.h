@@ -29,6 +29,7 @@
 #define CREDWATCH_STATE_PROFILE_CACHE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,6 +49,9 @@ struct ProfileCacheOptions {
   int64_t budget_bytes = 0;
   // See StateOptions::retention_ns. Default 400 days.
   int64_t retention_ns = 400 * kNsPerDay;
+  // The credentials this cache owns (a shard's): Sweep leaves the records of
+  // the others alone. Default: all.
+  std::function<bool(std::string_view credential)> owns;
 };
 
 // A decoded `profiles` record.

@@ -76,6 +76,18 @@ FileIdentity IdentifyFile(const std::string& path) {
 
 std::string InputKey(uint32_t index) { return SeqKey(kInputKeyPrefix, index); }
 
+std::string ShardEvaluatorKey(uint32_t shard, uint32_t num_shards) {
+  return std::string(kEvaluatorKeyPrefix) + std::to_string(shard) + "of" + std::to_string(num_shards);
+}
+
+std::string ShardGroupPrefix(uint32_t shard) {
+  std::string out(kGroupKeyPrefix);
+  out.push_back('#');
+  out.push_back(static_cast<char>((shard >> 8) & 0xff));
+  out.push_back(static_cast<char>(shard & 0xff));
+  return out;
+}
+
 std::string EncodeInputCursor(const InputCursor& in) {
   std::string out;
   PutHeader(&out, kInputTag, kInputVersion);

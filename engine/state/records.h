@@ -24,6 +24,18 @@ inline constexpr std::string_view kRunKey = "run";              // meta
 inline constexpr std::string_view kEvaluatorKeyPrefix = "evaluator/";  // windows, + shard
 inline constexpr std::string_view kDetectionKeyPrefix = "detection/";  // windows, + seq (BE)
 inline constexpr std::string_view kGroupKeyPrefix = "group/";  // windows, + Evaluator record key
+inline constexpr std::string_view kShardsKey = "shards";  // meta: shards of the windows (absent: 1)
+
+// The correlation windows (family `windows`): a header (kWindowsTag,
+// kWindowsVersion, then Evaluator::SerializeChanges' header) and one record
+// per open group. One shard (state::DurableDetector): the header at
+// "evaluator/0", the groups under kGroupKeyPrefix + Evaluator record key.
+// Shard k of n > 1 (state::DurableShardState): ShardEvaluatorKey and
+// ShardGroupPrefix + Evaluator record key.
+inline constexpr char kWindowsTag = 'W';
+inline constexpr char kWindowsVersion = 3;  // 3: one record per group
+std::string ShardEvaluatorKey(uint32_t shard, uint32_t num_shards);  // "evaluator/<k>of<n>"
+std::string ShardGroupPrefix(uint32_t shard);                        // "group/#" + shard (BE)
 
 // Which file an input is: a changed or replaced file must not be resumed
 // as if it were the same.

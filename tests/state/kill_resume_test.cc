@@ -137,7 +137,8 @@ class KillResumeTest : public ::testing::Test {
     return r.out;
   }
 
-  static void KillAndCompare(const std::string& rules, int iterations, const std::string& tag);
+  static void KillAndCompare(const std::string& rules, int iterations, const std::string& tag,
+                             const std::string& shards);
 
   static inline fs::path root_;
 };
@@ -145,7 +146,8 @@ class KillResumeTest : public ::testing::Test {
 // Kills `credwatch replay` at random points `iterations` times (in cycles of
 // 5 to 8 kills, each finished by an unkilled run) and compares every
 // cycle's output and profiles with clean runs'.
-void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, const std::string& tag) {
+void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, const std::string& tag,
+                                    const std::string& shards) {
   // The reference: a clean run without state.
   const fs::path clean_out = root_ / (tag + "-clean.ndjson");
   RunResult clean = RunCredwatch(Replay({"--no-state", "--output", clean_out.string()}, rules), root_);
@@ -154,7 +156,8 @@ void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, co
   ASSERT_GT(std::count(expected.begin(), expected.end(), '\n'), 10) << "too few alerts to compare";
 
   // A clean run with state: the same output, and the reference profiles.
-  const std::vector<std::string> commit_flags = {"--commit-events", "1000", "--commit-interval", "20ms"};
+  const std::vector<std::string> commit_flags = {"--commit-events", "1000", "--commit-interval", "20ms",
+                                                 "--shards", shards};
   const fs::path ref_state = root_ / (tag + "-ref-state");
   const fs::path ref_out = root_ / (tag + "-ref.ndjson");
   std::vector<std::string> ref_args = commit_flags;
@@ -190,15 +193,19 @@ void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, co
                  (r.killed ? "killed" : "finished, exit " + std::to_string(r.exit_code)) + "\n";
       if (r.killed) {
         ++kills;
-        if (tag == "pack" && rng() % 3 == 0) {
+        if (rng() % 3 == 0) {
           // Without the saved windows the resume rebuilds the state from the
-          // log (the path for a windows record this build cannot read).
+          // log (the path for a windows record this build cannot read; on
+          // one shard whatever shards wrote the state).
           state::StateOptions o;
           o.dir = state_dir.string();
           auto store = state::StateStore::Open(o);
           ASSERT_TRUE(store.ok()) << store.status();
           state::StateBatch drop;
-          drop.Delete(state::Family::kWindows, "evaluator/0");
+          ASSERT_TRUE((*store)->Scan(state::Family::kWindows, "evaluator/", [&](std::string_view key, std::string_view) {
+            drop.Delete(state::Family::kWindows, key);
+            return true;
+          }).ok());
           ASSERT_TRUE((*store)->Commit(drop).ok());
           history += "  (windows dropped: rebuild resume)\n";
         }
@@ -234,7 +241,15 @@ TEST_F(KillResumeTest, KilledAndResumedRunsWriteWhatACleanRunWrites) {
   // resumes are fast (windows, profiles and the alert folder from the
   // database); for about a third the saved windows are dropped first, so the
   // resume rebuilds the state from the log.
-  KillAndCompare("rules", KillIterations(20), "pack");
+  KillAndCompare("rules", KillIterations(20), "pack", "1");
+}
+
+TEST_F(KillResumeTest, KilledAndResumedShardedRunsWriteWhatACleanRunWrites) {
+  // The same on two shards: each commit holds both shards' profiles and
+  // windows at one cut of the merged sequence. A resume runs on the shards
+  // the state was committed by; a third of the resumes lose the saved
+  // windows and rebuild them on one shard.
+  KillAndCompare("rules", KillIterations(20), "pack2", "2");
 }
 
 TEST_F(KillResumeTest, UnusableStateDirStopsTheReplayAtStart) {

@@ -1,0 +1,128 @@
+#include "state/durable_shard_state.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/sharded_detector.h"
+#include "state/records.h"
+
+namespace credwatch::state {
+namespace {
+
+ProfileCacheOptions ShardCacheOptions(const DetectorOptions& options, StateStore* store, uint32_t shard,
+                                      uint32_t num_shards) {
+  ProfileCacheOptions o;
+  o.budget_bytes = std::max<int64_t>(1, store->profile_budget_bytes() / num_shards);
+  o.retention_ns = options.retention_ns;
+  o.owns = [shard, num_shards](std::string_view credential) {
+    return runtime::CredentialShard(credential, num_shards) == shard;
+  };
+  return o;
+}
+
+profile::ProfileOptions WithoutSessions(profile::ProfileOptions o) {
+  o.track_sessions = false;  // the runtime's producer attributes host flows
+  return o;
+}
+
+bool ReadableHeader(std::string_view value) {
+  return value.size() >= 2 && value[0] == kWindowsTag && value[1] == kWindowsVersion;
+}
+
+}  // namespace
+
+DurableShardState::DurableShardState(const DetectorOptions& options, StateStore* store, uint32_t shard,
+                                     uint32_t num_shards, int64_t initial_watermark_ns)
+    : store_(store),
+      shard_(shard),
+      num_shards_(num_shards),
+      header_key_(ShardEvaluatorKey(shard, num_shards)),
+      group_prefix_(ShardGroupPrefix(shard)),
+      profiles_(WithoutSessions(options.profile), store, ShardCacheOptions(options, store, shard, num_shards)),
+      watermark_ns_(initial_watermark_ns) {
+  profiles_.SetWatermark(initial_watermark_ns);
+}
+
+absl::StatusOr<bool> DurableShardState::CanRestore(StateStore* store, uint32_t num_shards) {
+  std::string value;
+  for (uint32_t k = 0; k < num_shards; ++k) {
+    auto got = store->Get(Family::kWindows, ShardEvaluatorKey(k, num_shards), &value);
+    if (!got.ok()) return got.status();
+    if (!*got || !ReadableHeader(value)) return false;
+  }
+  return true;
+}
+
+absl::Status DurableShardState::Restore(rules::Evaluator& evaluator) {
+  std::string value;
+  auto got = store_->Get(Family::kWindows, header_key_, &value);
+  if (!got.ok()) return got.status();
+  if (!*got) return absl::OkStatus();  // nothing committed yet: fresh windows
+  auto corrupted = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: windows of shard ",
+                                            shard_, " of ", num_shards_, ": ", why));
+  };
+  if (!ReadableHeader(value)) return corrupted("unreadable header");
+  absl::Status scanned;
+  absl::Status s = evaluator.RestoreChanges(
+      std::string_view(value).substr(2), [&](const rules::StateRecordVisitor& visit) {
+        scanned = store_->Scan(Family::kWindows, group_prefix_, [&](std::string_view key, std::string_view v) {
+          return visit(key.substr(group_prefix_.size()), v);
+        });
+      });
+  if (!scanned.ok()) return scanned;
+  if (!s.ok()) return corrupted(std::string(s.message()));
+  rewrite_windows_ = false;
+  return absl::OkStatus();
+}
+
+void DurableShardState::SetWatermark(int64_t watermark_ns) {
+  watermark_ns_ = watermark_ns;
+  profiles_.SetWatermark(watermark_ns);
+}
+
+absl::Status DurableShardState::CollectProfiles(uint64_t /*commit*/, bool evict) {
+  // Evicted profiles are reloaded from the database: only once every part
+  // that wrote them is there.
+  if (evict) profiles_.EvictIfOverBudget();
+  StateBatch& part = parts_.emplace_back();
+  profiles_.CollectDirty(&part);
+  int64_t since_sweep = 0;
+  if (watermark_ns_ != INT64_MIN &&
+      (last_sweep_ns_ == INT64_MIN || __builtin_sub_overflow(watermark_ns_, last_sweep_ns_, &since_sweep) ||
+       since_sweep >= kNsPerDay)) {
+    if (absl::Status s = profiles_.Sweep(&part); !s.ok()) return s;
+    last_sweep_ns_ = watermark_ns_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DurableShardState::CollectWindows(uint64_t /*commit*/, rules::Evaluator& evaluator,
+                                               StateBatch* part) {
+  if (parts_.empty()) return absl::InternalError("a commit's windows came before its profiles");
+  *part = std::move(parts_.front());
+  parts_.pop_front();
+  if (rewrite_windows_) {
+    // The records on disk may not match the groups in memory (a fresh
+    // evaluator or a reload): drop them all, write them all.
+    absl::Status s = store_->Scan(Family::kWindows, group_prefix_, [&](std::string_view key, std::string_view) {
+      part->Delete(Family::kWindows, key);
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+  auto group_key = [this](std::string_view k) -> const std::string& {
+    return key_.assign(group_prefix_).append(k.data(), k.size());
+  };
+  header_.clear();
+  evaluator.SerializeChanges(
+      rewrite_windows_, &header_,
+      [&](std::string_view k, std::string_view v) { part->Put(Family::kWindows, group_key(k), v); },
+      [&](std::string_view k) { part->Delete(Family::kWindows, group_key(k)); });
+  rewrite_windows_ = false;
+  header_.insert(0, std::string{kWindowsTag, kWindowsVersion});
+  part->Put(Family::kWindows, header_key_, header_);
+  return absl::OkStatus();
+}
+
+}  // namespace credwatch::state
