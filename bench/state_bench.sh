@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Durable state benchmarks (issue: pipeline and durable state):
 #   1. throughput of `credwatch replay` with the full rule pack on a simulated
-#      dataset of EVENTS events: 1 and 2 shards without state, and with state
-#      (RocksDB write-behind, sync per commit) on;
+#      dataset of EVENTS events, 1 and 2 shards, with state (RocksDB
+#      write-behind, sync per commit) off and on, and the ratio on/off;
 #   2. memory with CREDS distinct credentials under a memory budget: peak
 #      resident memory against the budget, and bytes per credential.
 #
@@ -39,12 +39,14 @@ if [[ ! -f "$data/labels.json" ]]; then
 fi
 files=("$data/cloudtrail.ndjson" "$data/journal.ndjson" "$data/flows.ndjson")
 cat "${files[@]}" > /dev/null
+rates=()
 run() {  # name, flags...
   local name="$1"; shift
   local log="bench/data/state-$name.log"
   rm -rf bench/data/state-dir
   "$bin" replay --config "$data/credwatch.yaml" --rules rules/ --output /dev/null "$@" "${files[@]}" 2> "$log" || true
-  echo "| $name | $(rate "$log") | $(peak "$log") |" >> "$out"
+  rates+=("$(rate "$log")")
+  echo "| $name | ${rates[-1]} | $(peak "$log") |" >> "$out"
   echo "$name: $(summary "$log")" >&2
 }
 {
@@ -55,9 +57,15 @@ run() {  # name, flags...
 } >> "$out"
 run "no state, 1 shard" --no-state --shards 1
 run "no state, 2 shards" --no-state --shards 2
-run "state on (sync commit)" --state-dir bench/data/state-dir --sync commit
-run "state on (sync none)" --state-dir bench/data/state-dir --sync none
-echo >> "$out"
+run "state on, 1 shard (sync commit)" --state-dir bench/data/state-dir --shards 1 --sync commit
+run "state on, 2 shards (sync commit)" --state-dir bench/data/state-dir --shards 2 --sync commit
+run "state on, 2 shards (sync none)" --state-dir bench/data/state-dir --shards 2 --sync none
+{
+  echo
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'; }
+  echo "State on against off, same shards: 1 shard $(ratio "${rates[2]}" "${rates[0]}"), 2 shards $(ratio "${rates[3]}" "${rates[1]}") (sync none: $(ratio "${rates[4]}" "${rates[1]}"))."
+  echo
+} >> "$out"
 
 # ---- 2. many credentials under a memory budget -----------------------------
 cdata="bench/data/creds-$creds.ndjson"
@@ -88,30 +96,29 @@ YAML
 {
   echo "## $creds distinct credentials (one login and one read each), state on"
   echo
-  echo "| rules | memory_budget | peak RSS MiB | RSS over budget MiB | state on disk MiB | disk bytes/credential |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| rules | memory_budget | shards | peak RSS MiB | RSS over budget MiB | state on disk MiB | disk bytes/credential |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
 } >> "$out"
 # (The full pack at 64 MiB only: its windows do not depend on the budget.)
-for run_spec in "rules/:64" "bench/data/one-rule:64" "bench/data/one-rule:256"; do
-  pack="${run_spec%%:*}"
-  budget="${run_spec##*:}"
+for run_spec in "rules/:64:1" "bench/data/one-rule:64:1" "bench/data/one-rule:256:1" "bench/data/one-rule:256:2"; do
+  IFS=: read -r pack budget shards <<< "$run_spec"
   {
     log="bench/data/creds-$budget.log"
     rm -rf bench/data/creds-state
     "$bin" replay --format native --rules "$pack" --output /dev/null --state-dir bench/data/creds-state \
-      --sync none --commit-events 10000 --memory-budget "${budget}MiB" "$cdata" 2> "$log" || true
+      --sync none --commit-events 10000 --shards "$shards" --memory-budget "${budget}MiB" "$cdata" 2> "$log" || true
     p=$(peak "$log")
     disk=$(du -sm bench/data/creds-state | cut -f1)
     bytes=$(du -sb bench/data/creds-state | cut -f1)
-    echo "| $pack | ${budget} MiB | $p | $(awk -v p="$p" -v b="$budget" 'BEGIN{printf "%.1f", p-b}') | $disk | $(( bytes / creds )) |" >> "$out"
-    echo "$pack budget $budget: $(summary "$log")" >&2
+    echo "| $pack | ${budget} MiB | $shards | $p | $(awk -v p="$p" -v b="$budget" 'BEGIN{printf "%.1f", p-b}') | $disk | $(( bytes / creds )) |" >> "$out"
+    echo "$pack budget $budget shards $shards: $(summary "$log")" >&2
   }
 done
 # The fixed overhead: the same replay on a handful of credentials.
 head -n 1000 "$cdata" > bench/data/creds-small.ndjson
 rm -rf bench/data/creds-state
 "$bin" replay --format native --rules rules/ --output /dev/null --state-dir bench/data/creds-state \
-  --sync none --memory-budget 64MiB bench/data/creds-small.ndjson 2> bench/data/creds-small.log || true
+  --sync none --shards 1 --memory-budget 64MiB bench/data/creds-small.ndjson 2> bench/data/creds-small.log || true
 echo >> "$out"
 echo "Fixed overhead (same command on 500 credentials): peak $(peak bench/data/creds-small.log) MiB." >> "$out"
 rm -rf bench/data/creds-state bench/data/state-dir

@@ -27,7 +27,8 @@ options:
   --max-disorder DUR  how far inputs may be out of order (default 10m)
   --dead-letter FILE  append rejected records there (source, offset, reason, first bytes)
   --shards N          detection threads (docs/runtime.md); default one per core; 0 runs
-                      detection on the reading thread. The alerts do not depend on N
+                      detection on the reading thread. The alerts do not depend on N.
+                      With --state-dir a resume keeps the shards its state was written by
   --quiet             no summary on stderr
 
 durable state (docs/state.md; alerts only):
