@@ -911,8 +911,10 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   }
 
   ~ShardedDurableConsumer() override {
-    // Joins the shard and output threads before what they use goes away.
-    if (detector_) detector_->Finish();
+    // Joins the shard and output threads, then the committer (which tells
+    // the detector what landed), before what they use goes away.
+    detector_->Finish();
+    (void)run_->WaitForCommitter();
   }
 
   // Restores what the last commit holds. `note` as MakeDurableDetectionConsumer's.
@@ -922,6 +924,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
     const Cursor& cut = run_->committed();
     skip_events_ = cut.events;
     skip_watermarks_ = cut.watermarks;
+    resumed_finished_ = cut.finished;
     detection_seq_ = cut.detections;
     alert::AlertFolder& folder = detector_->mutable_folder();
     if (absl::Status s = ScanJournal(run_->store(), [&](uint64_t, const Detection& d) { folder.Offer(d); });
@@ -952,7 +955,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
     if (!live_) {
       // The cut of an unfinished run is at a watermark; a finished run's is
       // its end (Finish).
-      if (watermarks_ == skip_watermarks_ && !run_->committed().finished) {
+      if (watermarks_ == skip_watermarks_ && !resumed_finished_) {
         if (events_ != skip_events_) return Fail(run_->Mismatch());
         live_ = true;
       }
@@ -971,8 +974,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
       detector_->Finish(++commits_);
     } else {
       detector_->Finish();  // nothing after the cut: no commit
-      if (status.ok() && (!run_->committed().finished || events_ != skip_events_ ||
-                          watermarks_ != skip_watermarks_)) {
+      if (status.ok() && (!resumed_finished_ || events_ != skip_events_ || watermarks_ != skip_watermarks_)) {
         status = run_->Mismatch();
       }
     }
@@ -1046,8 +1048,10 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   int64_t* alerts_;
   replay::MergeCursorFn cursor_;
 
-  // Merge thread.
+  // Merge thread. (The output thread commits, so this thread reads the
+  // resumed cut only before it goes live, or from its copy here.)
   bool live_ = true;
+  bool resumed_finished_ = false;
   uint64_t skip_events_ = 0;
   uint64_t skip_watermarks_ = 0;
   uint64_t events_ = 0;

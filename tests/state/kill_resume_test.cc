@@ -156,12 +156,15 @@ void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, co
   ASSERT_GT(std::count(expected.begin(), expected.end(), '\n'), 10) << "too few alerts to compare";
 
   // A clean run with state: the same output, and the reference profiles.
-  const std::vector<std::string> commit_flags = {"--commit-events", "1000", "--commit-interval", "20ms",
-                                                 "--shards", shards};
+  // `shards` "any": each run (fresh or resumed) asks for 1 to 3 shards at
+  // random; a resume keeps the shards its state was written by.
+  const bool any_shards = shards == "any";
+  const std::vector<std::string> commit_flags = {"--commit-events", "1000", "--commit-interval", "20ms"};
   const fs::path ref_state = root_ / (tag + "-ref-state");
   const fs::path ref_out = root_ / (tag + "-ref.ndjson");
   std::vector<std::string> ref_args = commit_flags;
-  ref_args.insert(ref_args.end(), {"--state-dir", ref_state.string(), "--output", ref_out.string()});
+  ref_args.insert(ref_args.end(), {"--shards", any_shards ? "2" : shards, "--state-dir", ref_state.string(),
+                                   "--output", ref_out.string()});
   RunResult ref = RunCredwatch(Replay(ref_args, rules), root_);
   ASSERT_EQ(ref.exit_code, 0) << ref.err;
   ASSERT_EQ(Slurp(ref_out), expected) << "a stateful run must write what a stateless one writes";
@@ -183,12 +186,17 @@ void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, co
     std::vector<std::string> args = commit_flags;
     args.insert(args.end(), {"--sync", cycles % 2 ? "none" : "commit", "--state-dir",
                              state_dir.string(), "--output", out.string()});
+    auto with_shards = [&] {
+      std::vector<std::string> a = args;
+      a.insert(a.end(), {"--shards", any_shards ? std::to_string(1 + rng() % 3) : shards});
+      return a;
+    };
     const int kills_this_cycle = std::min(iterations - kills, 5 + static_cast<int>(rng() % 4));
     bool finished = false;
     std::string history;
     for (int k = 0; k < kills_this_cycle && !finished; ++k) {
       const double after = when(rng);
-      RunResult r = RunCredwatch(Replay(args, rules), root_, after);
+      RunResult r = RunCredwatch(Replay(with_shards(), rules), root_, after);
       history += "  killed after " + std::to_string(after) + " s: " +
                  (r.killed ? "killed" : "finished, exit " + std::to_string(r.exit_code)) + "\n";
       if (r.killed) {
@@ -215,12 +223,12 @@ void KillResumeTest::KillAndCompare(const std::string& rules, int iterations, co
       }
     }
     if (!finished) {
-      RunResult r = RunCredwatch(Replay(args, rules), root_);
+      RunResult r = RunCredwatch(Replay(with_shards(), rules), root_);
       ASSERT_EQ(r.exit_code, 0) << r.err << history;
     }
     if (cycles == 0) {
       // Running it once more after it finished changes nothing.
-      RunResult again = RunCredwatch(Replay(args, rules), root_);
+      RunResult again = RunCredwatch(Replay(with_shards(), rules), root_);
       ASSERT_EQ(again.exit_code, 0) << again.err << history;
     }
     ASSERT_EQ(Slurp(out), expected) << "cycle " << cycles << " (seed " << seed << ")\n" << history;
@@ -245,11 +253,40 @@ TEST_F(KillResumeTest, KilledAndResumedRunsWriteWhatACleanRunWrites) {
 }
 
 TEST_F(KillResumeTest, KilledAndResumedShardedRunsWriteWhatACleanRunWrites) {
-  // The same on two shards: each commit holds both shards' profiles and
-  // windows at one cut of the merged sequence. A resume runs on the shards
-  // the state was committed by; a third of the resumes lose the saved
-  // windows and rebuild them on one shard.
-  KillAndCompare("rules", KillIterations(20), "pack2", "2");
+  // The same on the sharded runtime: each commit holds every shard's
+  // profiles and windows at one cut of the merged sequence. Each run asks
+  // for 1 to 3 shards; a resume runs on the shards the state was committed
+  // by, whatever it asks. A third of the resumes lose the saved windows and
+  // rebuild them on one shard.
+  KillAndCompare("rules", KillIterations(20), "sharded", "any");
+}
+
+TEST_F(KillResumeTest, StateOnGivesTheSameAlertsAndProfilesOnOneTwoAndFourShards) {
+  const fs::path clean_out = root_ / "shards-clean.ndjson";
+  RunResult clean = RunCredwatch(Replay({"--no-state", "--output", clean_out.string()}), root_);
+  ASSERT_EQ(clean.exit_code, 0) << clean.err;
+  const std::string expected = Slurp(clean_out);
+  ASSERT_GT(std::count(expected.begin(), expected.end(), '\n'), 10);
+  std::string first_profiles;
+  for (const char* shards : {"1", "2", "4"}) {
+    const fs::path dir = root_ / (std::string("shards-state-") + shards);
+    const fs::path out = root_ / (std::string("shards-") + shards + ".ndjson");
+    RunResult r = RunCredwatch(Replay({"--shards", shards, "--commit-events", "5000", "--state-dir", dir.string(),
+                                       "--output", out.string()}),
+                               root_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Slurp(out), expected) << shards << " shards";
+    const std::string profiles = Export(dir);
+    EXPECT_FALSE(profiles.empty());
+    if (first_profiles.empty()) first_profiles = profiles;
+    EXPECT_EQ(profiles, first_profiles) << shards << " shards";
+    // A second run of the finished replay, asking for other shards, changes nothing.
+    r = RunCredwatch(Replay({"--shards", "3", "--commit-events", "5000", "--state-dir", dir.string(), "--output",
+                             out.string()}),
+                     root_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(Slurp(out), expected) << shards << " shards, run again";
+  }
 }
 
 TEST_F(KillResumeTest, UnusableStateDirStopsTheReplayAtStart) {
