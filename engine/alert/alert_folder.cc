@@ -172,6 +172,14 @@ const Finding* AlertFolder::Offer(const Detection& d) {
   return &findings_.back();
 }
 
+bool AlertFolder::UsesEvidences(const Detection& d) const {
+  auto it = open_.find(FoldKey(d));
+  if (it == open_.end()) return true;
+  const Finding& f = findings_[it->second - base_];
+  if (AbsDiff(d.time_ns, f.opened_ns) >= options_.fold_window_ns) return true;  // opens a new one
+  return f.detection.evidences.size() < Detection::kMaxEvidences;
+}
+
 size_t AlertFolder::Expire(int64_t before_ns) {
   size_t dropped = 0;
   while (!findings_.empty() && findings_.front().opened_ns < before_ns) {

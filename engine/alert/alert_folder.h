@@ -52,6 +52,12 @@ class AlertFolder {
   // valid until the finding is expired (or for the folder's lifetime).
   const Finding* Offer(const Detection& d);
 
+  // Whether Offer(d), called next, would read d's evidences: false when d
+  // folds into an open finding whose evidences are full. A journal of the
+  // Offer sequence (durable state) can then leave them out and still
+  // rebuild the same findings.
+  bool UsesEvidences(const Detection& d) const;
+
   // Forgets the findings opened before `before_ns`, oldest first, stopping
   // at the first newer one (findings open roughly in event-time order). A
   // long-running daemon calls it with watermark - fold window - lateness so

@@ -651,7 +651,7 @@ void ShardedDetector::Impl::RunOutput() {
         return DetectionOrder::Before(a->rank, a->detection, b->rank, b->detection);
       });
       for (const TaggedDetection* t : group) {
-        if (options.state.on_detection) options.state.on_detection(t->detection);
+        if (options.state.on_detection) options.state.on_detection(t->detection, folder);
         if (const alert::Finding* f = folder.Offer(t->detection)) sink(*f);
       }
     }

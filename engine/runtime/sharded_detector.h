@@ -102,8 +102,9 @@ struct ShardedDetectorOptions {
   // shard gets its ShardState from it (shard index, number of shards).
   struct State {
     std::function<std::unique_ptr<ShardState>(uint32_t shard, uint32_t num_shards)> make_state;
-    // Output thread: each detection, in output order, before the folder sees it.
-    std::function<void(const Detection&)> on_detection;
+    // Output thread: each detection, in output order, and the folder just
+    // before it takes the detection.
+    std::function<void(const Detection&, const alert::AlertFolder&)> on_detection;
     // Output thread: commit `commit` (OnCommitPoint's number), with one part
     // per shard, in shard order.
     std::function<void(uint64_t commit, std::vector<state::StateBatch>& parts)> on_commit;

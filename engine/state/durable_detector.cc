@@ -154,7 +154,12 @@ void DurableDetector::Emit() {
   for (const Detection& d : detections_) {
     ++detections_total_;
     if (live_) {
-      journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_), EncodeDetection(d));
+      // A repeat whose finding's evidences are full is journaled without
+      // its own (most of its bytes). Not in the daemon: it forgets findings
+      // and their journal separately, so a kept repeat may open a finding
+      // again at a restore.
+      const bool evidences = options_.forget_findings_after_ns > 0 || folder_.UsesEvidences(d);
+      journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_), EncodeDetection(d, evidences));
       if (options_.forget_findings_after_ns > 0) journaled_.emplace_back(detection_seq_, d.time_ns);
       ++detection_seq_;
     }

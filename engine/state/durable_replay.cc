@@ -903,7 +903,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
     o.state.make_state = [dopts, store, clock](uint32_t k, uint32_t n) -> std::unique_ptr<runtime::ShardState> {
       return std::make_unique<DurableShardState>(dopts, store, k, n, clock);
     };
-    o.state.on_detection = [this](const Detection& d) { Journal(d); };
+    o.state.on_detection = [this](const Detection& d, const alert::AlertFolder& folder) { Journal(d, folder); };
     o.state.on_commit = [this](uint64_t number, std::vector<StateBatch>& parts) { Commit(number, parts); };
     detector_ = std::make_unique<runtime::ShardedDetector>(std::move(o),
                                                            [this](const alert::Finding& f) { Alert(f); });
@@ -1007,8 +1007,11 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   }
 
   // Output thread, in output order.
-  void Journal(const Detection& d) {
-    journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_++), EncodeDetection(d));
+  // (Without the evidences of a repeat whose finding's are full, as
+  // DurableDetector::Emit.)
+  void Journal(const Detection& d, const alert::AlertFolder& folder) {
+    journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_++),
+                 EncodeDetection(d, folder.UsesEvidences(d)));
   }
   void Alert(const alert::Finding& f) {
     std::string& line = pending_alerts_.emplace_back();

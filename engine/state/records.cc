@@ -184,7 +184,7 @@ absl::StatusOr<RunIdentity> DecodeRunIdentity(std::string_view bytes) {
   return r;
 }
 
-std::string EncodeDetection(const Detection& d) {
+std::string EncodeDetection(const Detection& d, bool evidences) {
   std::string out;
   PutHeader(&out, kDetectionTag, kDetectionVersion);
   PutString(&out, d.rule_id);
@@ -198,7 +198,7 @@ std::string EncodeDetection(const Detection& d) {
   PutFixed<int64_t>(&out, d.time_ns);
   PutFixed<int64_t>(&out, d.first_seen_ns);
   PutFixed<int64_t>(&out, d.last_seen_ns);
-  PutStrings(&out, d.evidences);
+  PutStrings(&out, evidences ? d.evidences : std::vector<std::string>{});
   const BlastRadius& b = d.blast;
   PutStrings(&out, b.tenants);
   PutStrings(&out, b.objects);

@@ -104,7 +104,8 @@ std::string EncodeRunIdentity(const RunIdentity& r);
 absl::StatusOr<RunIdentity> DecodeRunIdentity(std::string_view bytes);
 
 // A detection in the folder journal.
-std::string EncodeDetection(const Detection& d);
+// `evidences` false leaves d.evidences out (AlertFolder::UsesEvidences).
+std::string EncodeDetection(const Detection& d, bool evidences = true);
 absl::StatusOr<Detection> DecodeDetection(std::string_view bytes);
 
 }  // namespace credwatch::state

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -532,6 +533,35 @@ TEST(AlertFolder, EvidencesAreCapped) {
   EXPECT_EQ(f.count, 41);
   EXPECT_EQ(f.detection.evidences.size(), Detection::kMaxEvidences);
   EXPECT_EQ(ParseLine(FindingToNdjson(f))["evidences"].items.size(), Detection::kMaxEvidences);
+}
+
+TEST(AlertFolder, RepeatsOfAFindingWithFullEvidencesNeedNoneToRebuildIt) {
+  // What the durable journal relies on: leaving out the evidences that
+  // UsesEvidences says are not read gives the same findings when the
+  // detections are offered again.
+  AlertFolder live, rebuilt;
+  Detection d = MakeDetection();
+  std::vector<bool> used;
+  for (int i = 0; i < 40; ++i) {
+    Detection r = d;
+    r.time_ns += i;
+    r.evidences = {"{\"n\":" + std::to_string(i) + "}"};
+    if (i >= 30) r.time_ns += 25 * kNsPerHour;  // past the fold window: a second finding
+    used.push_back(live.UsesEvidences(r));
+    live.Offer(r);
+    if (!used.back()) r.evidences.clear();
+    rebuilt.Offer(r);
+  }
+  // The first finding fills its 16 evidences, the rest of its repeats need
+  // none; the finding opened past the window needs them again.
+  EXPECT_EQ(std::count(used.begin(), used.begin() + 30, true), static_cast<long>(Detection::kMaxEvidences));
+  EXPECT_TRUE(used[30]);
+  ASSERT_EQ(live.size(), 2u);
+  ASSERT_EQ(rebuilt.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(FindingToNdjson(*rebuilt.Findings()[i]), FindingToNdjson(*live.Findings()[i]));
+    EXPECT_EQ(rebuilt.Findings()[i]->count, live.Findings()[i]->count);
+  }
 }
 
 TEST(IncidentReport, ScopesWhatEachCredentialTook) {
