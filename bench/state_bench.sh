@@ -44,7 +44,7 @@ cat "${files[@]}" > /dev/null
 rates=()
 run() {  # name, flags...
   local name="$1"; shift
-  local log="bench/data/state-$name.log"
+  local log="bench/data/state-${name//\//-}.log"
   rm -rf bench/data/state-dir
   "$bin" replay --config "$data/credwatch.yaml" --rules rules/ --output /dev/null "$@" "${files[@]}" 2> "$log" || true
   rates+=("$(rate "$log")")
