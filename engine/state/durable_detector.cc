@@ -72,6 +72,29 @@ absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t se
   return bad;
 }
 
+absl::Status CollectWindows(StateStore* store, rules::Evaluator& evaluator, bool rewrite,
+                            std::string_view group_prefix, std::string_view header_key, StateBatch* b) {
+  if (rewrite) {
+    // The records on disk may not match the groups in memory (a fresh
+    // evaluator, a reload, a rebuilt resume): drop them all, write them all.
+    absl::Status s = store->Scan(Family::kWindows, group_prefix, [&](std::string_view key, std::string_view) {
+      b->Delete(Family::kWindows, key);
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+  std::string header, key;
+  auto group_key = [&](std::string_view k) -> const std::string& {
+    return key.assign(group_prefix.data(), group_prefix.size()).append(k.data(), k.size());
+  };
+  evaluator.SerializeChanges(
+      rewrite, &header, [&](std::string_view k, std::string_view v) { b->Put(Family::kWindows, group_key(k), v); },
+      [&](std::string_view k) { b->Delete(Family::kWindows, group_key(k)); });
+  header.insert(0, std::string{kWindowsTag, kWindowsVersion});
+  b->Put(Family::kWindows, header_key, header);
+  return absl::OkStatus();
+}
+
 absl::Status DurableDetector::RestoreFolder() {
   return ScanJournal(store_, [this](uint64_t seq, const Detection& d) {
     folder_.Offer(d);
@@ -186,29 +209,14 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
     }
     last_sweep_ns_ = watermark_ns_;
   }
-  if (rewrite_windows_) {
-    // The records on disk may not match the groups in memory (a fresh
-    // evaluator, a reload, a rebuilt resume): drop them all, write them all.
-    absl::Status s = store_->Scan(Family::kWindows, kGroupKeyPrefix, [&](std::string_view key, std::string_view) {
-      b->Delete(Family::kWindows, key);
-      return true;
-    });
-    if (!s.ok()) {
-      Fail(s);
-      return s;
-    }
+  // (The group prefix covers the records of a sharded run too: a rebuilt
+  // resume of one drops them.)
+  if (absl::Status s = CollectWindows(store_, *evaluator_, rewrite_windows_, kGroupKeyPrefix, kEvaluatorKey, b);
+      !s.ok()) {
+    Fail(s);
+    return s;
   }
-  std::string header, key;
-  auto group_key = [&key](std::string_view k) -> const std::string& {
-    return key.assign(kGroupKeyPrefix.data(), kGroupKeyPrefix.size()).append(k.data(), k.size());
-  };
-  evaluator_->SerializeChanges(
-      rewrite_windows_, &header,
-      [&](std::string_view k, std::string_view v) { b->Put(Family::kWindows, group_key(k), v); },
-      [&](std::string_view k) { b->Delete(Family::kWindows, group_key(k)); });
   rewrite_windows_ = false;
-  header.insert(0, std::string{kWindowsTag, kWindowsVersion});
-  b->Put(Family::kWindows, kEvaluatorKey, header);
   b->Append(std::move(journal_));
   journal_.Clear();
   if (options_.forget_findings_after_ns > 0 && watermark_ns_ != INT64_MIN) {

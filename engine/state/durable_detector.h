@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -66,6 +67,14 @@ struct AlertLine {
 // `windows`), oldest first, with its sequence number. DataLoss on a damaged
 // entry.
 absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn);
+
+// Adds an evaluator's correlation windows to `b` (records.h): the groups
+// that changed or closed since the last call, as records under
+// `group_prefix`, and the header at `header_key`. With `rewrite`, every
+// record on disk under `group_prefix` is deleted first and every open group
+// written.
+absl::Status CollectWindows(StateStore* store, rules::Evaluator& evaluator, bool rewrite,
+                            std::string_view group_prefix, std::string_view header_key, StateBatch* b);
 
 // The options a config gives (profile keys, site's multi-tenant
 // credentials), with the retention in force (config or flag).

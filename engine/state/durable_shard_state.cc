@@ -102,26 +102,10 @@ absl::Status DurableShardState::CollectWindows(uint64_t /*commit*/, rules::Evalu
   if (parts_.empty()) return absl::InternalError("a commit's windows came before its profiles");
   *part = std::move(parts_.front());
   parts_.pop_front();
-  if (rewrite_windows_) {
-    // The records on disk may not match the groups in memory (a fresh
-    // evaluator or a reload): drop them all, write them all.
-    absl::Status s = store_->Scan(Family::kWindows, group_prefix_, [&](std::string_view key, std::string_view) {
-      part->Delete(Family::kWindows, key);
-      return true;
-    });
-    if (!s.ok()) return s;
+  if (absl::Status s = state::CollectWindows(store_, evaluator, rewrite_windows_, group_prefix_, header_key_, part); !s.ok()) {
+    return s;
   }
-  auto group_key = [this](std::string_view k) -> const std::string& {
-    return key_.assign(group_prefix_).append(k.data(), k.size());
-  };
-  header_.clear();
-  evaluator.SerializeChanges(
-      rewrite_windows_, &header_,
-      [&](std::string_view k, std::string_view v) { part->Put(Family::kWindows, group_key(k), v); },
-      [&](std::string_view k) { part->Delete(Family::kWindows, group_key(k)); });
   rewrite_windows_ = false;
-  header_.insert(0, std::string{kWindowsTag, kWindowsVersion});
-  part->Put(Family::kWindows, header_key_, header_);
   return absl::OkStatus();
 }
 

@@ -57,7 +57,6 @@ class DurableShardState : public runtime::ShardState {
   int64_t last_sweep_ns_ = INT64_MIN;
   bool rewrite_windows_ = true;  // the next part replaces every group record
   std::deque<StateBatch> parts_;  // CollectProfiles done, CollectWindows not yet
-  std::string header_, key_;
 };
 
 }  // namespace credwatch::state
