@@ -580,6 +580,59 @@ class CommitSchedule {
   Clock::time_point last_ = Clock::now();
 };
 
+// Where the merged sequence stands in this process, against the cut a
+// resume starts from (an earlier run processed the first `events` events
+// and `watermarks` watermarks). Both consumers count with it, check with it
+// that a resumed run's inputs still give the committed sequence, and take
+// their commits' cuts from it.
+class SequencePosition {
+ public:
+  enum class Watermark { kNotTheCut, kTheCut, kMismatch };
+
+  void ResumeFrom(const Cursor& cut) {
+    skip_events_ = cut.events;
+    skip_watermarks_ = cut.watermarks;
+    resumed_finished_ = cut.finished;
+  }
+  // Nothing was processed before: the run is live from the start.
+  bool AtStart() const { return skip_events_ == 0 && skip_watermarks_ == 0; }
+  // Counts an event. False when it lies past the cut (other inputs).
+  bool OnEvent() {
+    ++events_;
+    return events_ <= skip_events_;
+  }
+  // Counts a watermark. The cut of an unfinished run is at a watermark (a
+  // finished run's is its end): whether this is it, with the events before
+  // it matching.
+  Watermark OnWatermark(int64_t time_ns) {
+    ++watermarks_;
+    watermark_ns_ = time_ns;
+    if (watermarks_ != skip_watermarks_ || resumed_finished_) return Watermark::kNotTheCut;
+    return events_ == skip_events_ ? Watermark::kTheCut : Watermark::kMismatch;
+  }
+  // At the end of a run that never went past the cut: whether the earlier
+  // run had finished exactly here.
+  bool EndsAtCut() const {
+    return resumed_finished_ && events_ == skip_events_ && watermarks_ == skip_watermarks_;
+  }
+  DurableRun::Cut Cut(bool final) const {
+    DurableRun::Cut cut;
+    cut.events = events_;
+    cut.watermarks = watermarks_;
+    cut.watermark_ns = watermark_ns_;
+    cut.final = final;
+    return cut;
+  }
+
+ private:
+  uint64_t skip_events_ = 0;
+  uint64_t skip_watermarks_ = 0;
+  bool resumed_finished_ = false;
+  uint64_t events_ = 0;
+  uint64_t watermarks_ = 0;
+  int64_t watermark_ns_ = INT64_MIN;
+};
+
 // One line about a resume for the summary.
 std::string ResumeNote(const DurableRun& run, bool fast, uint32_t shards) {
   const Cursor& c = run.committed();
@@ -609,8 +662,7 @@ class DurableDetectionConsumer {
 
   void OnEvent(Event& e) {
     if (!status_.ok()) return;
-    ++events_;
-    if (phase_ != Phase::kLive && events_ > skip_events_) return Fail(run_->Mismatch());
+    if (!position_.OnEvent() && phase_ != Phase::kLive) return Fail(run_->Mismatch());
     if (phase_ == Phase::kSkip) {
       detector_.ObserveSkipped(e);
       return;
@@ -621,20 +673,16 @@ class DurableDetectionConsumer {
 
   void OnWatermark(int64_t time_ns) {
     if (!status_.ok()) return;
-    ++watermarks_;
-    watermark_ns_ = time_ns;
+    const SequencePosition::Watermark at = position_.OnWatermark(time_ns);
     if (phase_ != Phase::kSkip) {
       detector_.AdvanceWatermark(time_ns);
       TakeAlerts();
     } else {
       detector_.SkipWatermark(time_ns);
     }
-    // The cut of an unfinished run is at a watermark; a finished run's is
-    // its end (Finish).
-    if (phase_ != Phase::kLive && watermarks_ == skip_watermarks_ && !run_->committed().finished) {
-      if (events_ != skip_events_) return Fail(run_->Mismatch());
-      EnterLive();
-    }
+    if (phase_ == Phase::kLive) return;
+    if (at == SequencePosition::Watermark::kMismatch) return Fail(run_->Mismatch());
+    if (at == SequencePosition::Watermark::kTheCut) EnterLive();
   }
 
   // A cut the merge thread chose (right after a watermark) and where the
@@ -650,7 +698,7 @@ class DurableDetectionConsumer {
         detector_.Flush();
         TakeAlerts();
         Commit(/*final=*/true, positions);
-      } else if (!run_->committed().finished || events_ != skip_events_ || watermarks_ != skip_watermarks_) {
+      } else if (!position_.EndsAtCut()) {
         Fail(run_->Mismatch());
       }
     }
@@ -691,12 +739,8 @@ class DurableDetectionConsumer {
     if (absl::Status s = run_->WaitForCommitter(); !s.ok()) return Fail(s);
     detector_.AfterCommit();
     if (absl::Status s = detector_.Collect(&batch_); !s.ok()) return Fail(s);
-    DurableRun::Cut cut;
-    cut.events = events_;
-    cut.watermarks = watermarks_;
-    cut.watermark_ns = watermark_ns_;
+    DurableRun::Cut cut = position_.Cut(final);
     cut.detections = detector_.detection_seq();
-    cut.final = final;
     cut.positions = positions;
     run_->Commit(&batch_, &pending_alerts_, cut, /*shards=*/1, ++commits_);
   }
@@ -710,13 +754,8 @@ class DurableDetectionConsumer {
   std::string report_path_;
   int64_t* alerts_;
 
-  // Where this process stands, and the cut it resumes from.
   Phase phase_ = Phase::kLive;
-  uint64_t skip_events_ = 0;
-  uint64_t skip_watermarks_ = 0;
-  uint64_t events_ = 0;
-  uint64_t watermarks_ = 0;
-  int64_t watermark_ns_ = INT64_MIN;
+  SequencePosition position_;
   uint64_t commits_ = 0;
 
   StateBatch batch_;
@@ -727,8 +766,7 @@ class DurableDetectionConsumer {
 absl::Status DurableDetectionConsumer::Start(std::string* note) {
   if (!run_->resume()) return absl::OkStatus();
   const Cursor& cut = run_->committed();
-  skip_events_ = cut.events;
-  skip_watermarks_ = cut.watermarks;
+  position_.ResumeFrom(cut);
   detector_.set_detection_seq(cut.detections);
   bool fast = cut.finished;
   // Windows written by several shards are rebuilt here, on one.
@@ -746,7 +784,7 @@ absl::Status DurableDetectionConsumer::Start(std::string* note) {
     detector_.set_live(false);
     detector_.DetachProfiles();
   }
-  if (skip_events_ == 0 && skip_watermarks_ == 0) EnterLive();
+  if (position_.AtStart()) EnterLive();
   if (note) *note = ResumeNote(*run_, fast, 1);
   return absl::OkStatus();
 }
@@ -922,43 +960,36 @@ class ShardedDurableConsumer : public replay::EventConsumer {
     if (absl::Status s = detector_->RestoreState(); !s.ok()) return s;
     if (!run_->resume()) return absl::OkStatus();
     const Cursor& cut = run_->committed();
-    skip_events_ = cut.events;
-    skip_watermarks_ = cut.watermarks;
-    resumed_finished_ = cut.finished;
+    position_.ResumeFrom(cut);
     detection_seq_ = cut.detections;
     alert::AlertFolder& folder = detector_->mutable_folder();
     if (absl::Status s = ScanJournal(run_->store(), [&](uint64_t, const Detection& d) { folder.Offer(d); });
         !s.ok()) {
       return s;
     }
-    live_ = skip_events_ == 0 && skip_watermarks_ == 0;
+    live_ = position_.AtStart();
     if (note) *note = ResumeNote(*run_, /*fast=*/true, shards_);
     return absl::OkStatus();
   }
 
   void OnEvent(Event& e) override {
     if (!status_.ok()) return;
-    ++events_;
+    const bool before_cut = position_.OnEvent();
     if (live_) {
       schedule_.OnEvent();
       detector_->OnEvent(e);
       return;
     }
-    if (events_ > skip_events_) return Fail(run_->Mismatch());
+    if (!before_cut) return Fail(run_->Mismatch());
     detector_->ObserveSkipped(e);
   }
 
   void OnWatermark(int64_t time_ns) override {
     if (!status_.ok()) return;
-    ++watermarks_;
-    watermark_ns_ = time_ns;
+    const SequencePosition::Watermark at = position_.OnWatermark(time_ns);
     if (!live_) {
-      // The cut of an unfinished run is at a watermark; a finished run's is
-      // its end (Finish).
-      if (watermarks_ == skip_watermarks_ && !resumed_finished_) {
-        if (events_ != skip_events_) return Fail(run_->Mismatch());
-        live_ = true;
-      }
+      if (at == SequencePosition::Watermark::kMismatch) return Fail(run_->Mismatch());
+      live_ = at == SequencePosition::Watermark::kTheCut;
       return;
     }
     detector_->OnWatermark(time_ns);
@@ -974,9 +1005,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
       detector_->Finish(++commits_);
     } else {
       detector_->Finish();  // nothing after the cut: no commit
-      if (status.ok() && (!resumed_finished_ || events_ != skip_events_ || watermarks_ != skip_watermarks_)) {
-        status = run_->Mismatch();
-      }
+      if (status.ok() && !position_.EndsAtCut()) status = run_->Mismatch();
     }
     // The output thread is joined: its fields are this thread's now.
     if (status.ok()) status = detector_->status();
@@ -996,11 +1025,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   // Merge thread: where the inputs stand at a commit marker, for the output
   // thread's Commit.
   void PushCut(bool final) {
-    DurableRun::Cut cut;
-    cut.events = events_;
-    cut.watermarks = watermarks_;
-    cut.watermark_ns = watermark_ns_;
-    cut.final = final;
+    DurableRun::Cut cut = position_.Cut(final);
     if (cursor_) cursor_(&cut.positions);
     std::lock_guard<std::mutex> lock(cuts_mu_);
     cuts_.push_back(std::move(cut));
@@ -1051,15 +1076,10 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   int64_t* alerts_;
   replay::MergeCursorFn cursor_;
 
-  // Merge thread. (The output thread commits, so this thread reads the
-  // resumed cut only before it goes live, or from its copy here.)
+  // Merge thread. (The output thread commits, so this thread keeps its own
+  // copy of the resumed cut in position_.)
   bool live_ = true;
-  bool resumed_finished_ = false;
-  uint64_t skip_events_ = 0;
-  uint64_t skip_watermarks_ = 0;
-  uint64_t events_ = 0;
-  uint64_t watermarks_ = 0;
-  int64_t watermark_ns_ = INT64_MIN;
+  SequencePosition position_;
   uint64_t commits_ = 0;
   absl::Status status_;
 
