@@ -8,14 +8,17 @@
 namespace credwatch {
 namespace {
 
-// Inserts into a sorted unique vector unless it is full.
-void InsertCapped(std::vector<std::string>& set, std::string_view value, size_t cap) {
+// Inserts into a sorted unique vector unless it is full; reports the
+// inserted value as (list, value) to `inserted` if given.
+void InsertCapped(std::vector<std::string>& set, std::string_view value, size_t cap, uint8_t list,
+                  BlastRadius::Inserted* inserted) {
   if (value.empty()) return;
   auto it = std::lower_bound(set.begin(), set.end(), value,
                              [](const std::string& a, std::string_view b) { return a < b; });
   if (it != set.end() && *it == value) return;
   if (set.size() >= cap) return;
   set.insert(it, std::string(value));
+  if (inserted) inserted->emplace_back(list, std::string(value));
 }
 
 bool MovesData(Action a) {
@@ -35,30 +38,30 @@ std::string_view SeverityName(Severity s) {
   return "Unknown";
 }
 
-void BlastRadius::Add(const Event& e) {
-  InsertCapped(tenants, e.object_tenant.empty() ? e.tenant : e.object_tenant, kMaxTenants);
+void BlastRadius::Add(const Event& e, Inserted* inserted) {
+  InsertCapped(tenants, e.object_tenant.empty() ? e.tenant : e.object_tenant, kMaxTenants, kTenantList, inserted);
   if (!e.object.empty()) {
     ++objects_total;
-    InsertCapped(objects, e.object, kMaxObjects);
+    InsertCapped(objects, e.object, kMaxObjects, kObjectList, inserted);
   }
   if (MovesData(e.action)) {
     if (e.bytes > 0) bytes += e.bytes;
     if (e.records > 0) records += e.records;
     if (!e.dst_ip_text.empty()) {
-      InsertCapped(destinations, e.dst_ip_text, kMaxDestinations);
+      InsertCapped(destinations, e.dst_ip_text, kMaxDestinations, kDestinationList, inserted);
     } else if (!e.dst_account.empty()) {
-      InsertCapped(destinations, e.dst_account, kMaxDestinations);
+      InsertCapped(destinations, e.dst_account, kMaxDestinations, kDestinationList, inserted);
     } else if (e.src_internal == Tri::kFalse && !e.src_ip_text.empty()) {
       // A read by an external client: the data left to that address.
-      InsertCapped(destinations, e.src_ip_text, kMaxDestinations);
+      InsertCapped(destinations, e.src_ip_text, kMaxDestinations, kDestinationList, inserted);
     }
   }
 }
 
-void BlastRadius::Merge(const BlastRadius& other) {
-  for (const auto& t : other.tenants) InsertCapped(tenants, t, kMaxTenants);
-  for (const auto& o : other.objects) InsertCapped(objects, o, kMaxObjects);
-  for (const auto& d : other.destinations) InsertCapped(destinations, d, kMaxDestinations);
+void BlastRadius::Merge(const BlastRadius& other, Inserted* inserted) {
+  for (const auto& t : other.tenants) InsertCapped(tenants, t, kMaxTenants, kTenantList, inserted);
+  for (const auto& o : other.objects) InsertCapped(objects, o, kMaxObjects, kObjectList, inserted);
+  for (const auto& d : other.destinations) InsertCapped(destinations, d, kMaxDestinations, kDestinationList, inserted);
   objects_total += other.objects_total;
   bytes += other.bytes;
   records += other.records;

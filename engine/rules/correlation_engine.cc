@@ -33,9 +33,14 @@ struct CorrelationEngine::GroupState {
   uint64_t generation = 0;
   std::string key;
   // Change tracking for incremental durable state (TrackChanges): changed
-  // since the last SerializeChanges, and written by one.
+  // since the last SerializeChanges, and written by one. What changed in
+  // the lists that are stored as records of their own (SerializeChanges):
+  // the values inserted into the blast radius lists and the evidence slots
+  // written (bit i: head[i]; bit kHeadEvidences + s: tail slot s).
   bool dirty = false;
   bool persisted = false;
+  BlastRadius::Inserted blast_added;
+  uint8_t evidences_written = 0;
   std::vector<std::string> values;
   int64_t first_seen = INT64_MAX;
   int64_t last_seen = INT64_MIN;
@@ -65,11 +70,16 @@ struct CorrelationEngine::GroupState {
   std::vector<std::pair<int64_t, int64_t>> chain;
 
   std::string* NextEvidenceSlot() {
-    if (head.size() < kHeadEvidences) return &head.emplace_back();
+    if (head.size() < kHeadEvidences) {
+      evidences_written |= static_cast<uint8_t>(1u << head.size());
+      return &head.emplace_back();
+    }
     if (tail.size() < kTailEvidences) {
+      evidences_written |= static_cast<uint8_t>(1u << (kHeadEvidences + tail.size()));
       tail_next = (tail.size() + 1) % kTailEvidences;
       return &tail.emplace_back();
     }
+    evidences_written |= static_cast<uint8_t>(1u << (kHeadEvidences + tail_next));
     std::string* slot = &tail[tail_next];
     tail_next = (tail_next + 1) % kTailEvidences;
     slot->clear();
@@ -197,7 +207,7 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
     const Event& e = *in.event;
     g.first_seen = std::min(g.first_seen, e.time_ns);
     g.last_seen = std::max(g.last_seen, e.time_ns);
-    g.blast.Add(e);
+    g.blast.Add(e, track_changes_ ? &g.blast_added : nullptr);
     AppendEvidenceJson(data_, e, g.NextEvidenceSlot());
     if (!e.credential.empty()) g.credential.assign(e.credential.data(), e.credential.size());
     if (!e.tenant.empty()) g.tenant.assign(e.tenant.data(), e.tenant.size());
@@ -206,7 +216,7 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
     const Detection& d = in.fired->detection;
     g.first_seen = std::min(g.first_seen, d.first_seen_ns);
     g.last_seen = std::max(g.last_seen, d.last_seen_ns);
-    g.blast.Merge(d.blast);
+    g.blast.Merge(d.blast, track_changes_ ? &g.blast_added : nullptr);
     for (const auto& ev : d.evidences) *g.NextEvidenceSlot() = ev;
     if (!d.credential.empty()) g.credential = d.credential;
     if (!d.tenant.empty()) g.tenant = d.tenant;
@@ -336,10 +346,18 @@ void CorrelationEngine::Close(int node, GroupState* g, std::vector<Detection>* o
   }
 }
 
-void CorrelationEngine::Erase(int node, GroupState* g) {
-  const std::string key = g->key;  // g dies with the erase
-  if (track_changes_ && g->persisted) deleted_[node].push_back(key);
-  nodes_[node].groups.erase(key);
+void CorrelationEngine::Erase(int node, GroupState* g) { Take(node, g); }
+
+std::unique_ptr<CorrelationEngine::GroupState> CorrelationEngine::Take(int node, GroupState* g) {
+  if (track_changes_ && g->persisted) {
+    ForEachRecordKey(static_cast<size_t>(node), *g, [&](std::string&& key, std::string_view) {
+      deleted_[node].push_back(std::move(key));
+    });
+  }
+  auto it = nodes_[node].groups.find(g->key);
+  std::unique_ptr<GroupState> owned = std::move(it->second);
+  nodes_[node].groups.erase(it);
+  return owned;
 }
 
 void CorrelationEngine::MarkChanged(int node, GroupState* g) {
@@ -368,9 +386,9 @@ void CorrelationEngine::Fire(int node, GroupState* g, int64_t time, std::vector<
   d.first_seen_ns = g->first_seen;
   d.last_seen_ns = g->last_seen;
   g->AppendEvidences(&d.evidences);
-  d.blast = std::move(g->blast);
-  f.values = std::move(g->values);
-  Erase(node, g);
+  std::unique_ptr<GroupState> fired = Take(node, g);
+  d.blast = std::move(fired->blast);
+  f.values = std::move(fired->values);
   ++stats_->correlation_fires;
   if (cn.emit || options_.emit_all) {
     out->push_back(d);
@@ -452,7 +470,30 @@ void CorrelationEngine::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* o
 namespace {
 
 constexpr uint8_t kStateMagic = 'G';
-constexpr uint8_t kStateVersion = 2;  // 2: node headers first, then the groups
+// 2: node headers first, then the groups; 3: the blast radius lists and
+// the evidences of a group in records of their own (SerializeChanges).
+constexpr uint8_t kStateVersion = 3;
+
+// Record keys of SerializeChanges. A group's record: its node (4 bytes, big
+// endian, so the first byte is 0 for any real rule set) and the group key.
+// Each value of its blast radius lists and each evidence has a record of its
+// own, written once, after all groups' records in key order: kItemTag, the
+// node, the group key's length (4 bytes, big endian) and the key, the list,
+// then the value (blast radius lists; the record's value is empty) or the
+// slot (evidences, one byte; the record's value is the evidence).
+constexpr char kItemTag = 1;
+constexpr uint8_t kHeadList = 3;
+constexpr uint8_t kTailList = 4;
+constexpr size_t kNumLists = 5;
+
+void PutBigEndian32(std::string* out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint32_t GetBigEndian32(std::string_view in) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
 
 template <typename T>
 void PutInt(std::string* out, T v) {
@@ -540,7 +581,16 @@ void CorrelationEngine::PutHeader(std::string* out) const {
   }
 }
 
-void CorrelationEngine::PutGroup(const GroupState& g, std::string* out) {
+void CorrelationEngine::PutGroup(const GroupState& g, bool lists, std::string* out) {
+  // With `lists` false the lists are stored as records of their own: their
+  // sizes stand in for them (checked on restore).
+  auto put_list = [&](const std::vector<std::string>& v) {
+    if (lists) {
+      PutStrs(out, v);
+    } else {
+      PutInt<uint32_t>(out, static_cast<uint32_t>(v.size()));
+    }
+  };
   PutInt<uint64_t>(out, g.generation);
   PutStr(out, g.key);
   PutStrs(out, g.values);
@@ -549,14 +599,14 @@ void CorrelationEngine::PutGroup(const GroupState& g, std::string* out) {
   PutInt<int64_t>(out, g.max_time);
   PutInt<int64_t>(out, g.window_start);
   PutInt<int64_t>(out, g.deadline);
-  PutStrs(out, g.blast.tenants);
-  PutStrs(out, g.blast.objects);
-  PutStrs(out, g.blast.destinations);
+  put_list(g.blast.tenants);
+  put_list(g.blast.objects);
+  put_list(g.blast.destinations);
   PutInt<int64_t>(out, g.blast.objects_total);
   PutInt<int64_t>(out, g.blast.bytes);
   PutInt<int64_t>(out, g.blast.records);
-  PutStrs(out, g.head);
-  PutStrs(out, g.tail);
+  put_list(g.head);
+  put_list(g.tail);
   PutInt<uint64_t>(out, g.tail_next);
   PutStr(out, g.credential);
   PutStr(out, g.tenant);
@@ -594,16 +644,43 @@ void CorrelationEngine::SerializeState(std::string* out) const {
     std::sort(groups.begin(), groups.end(),
               [](const GroupState* a, const GroupState* b) { return a->key < b->key; });
     PutInt<uint32_t>(out, static_cast<uint32_t>(groups.size()));
-    for (const GroupState* g : groups) PutGroup(*g, out);
+    for (const GroupState* g : groups) PutGroup(*g, /*lists=*/true, out);
   }
 }
 
 std::string CorrelationEngine::GroupRecordKey(size_t node, std::string_view key) {
   std::string k;
   k.reserve(4 + key.size());
-  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((node >> (8 * i)) & 0xff));
+  PutBigEndian32(&k, static_cast<uint32_t>(node));
   k.append(key.data(), key.size());
   return k;
+}
+
+std::string CorrelationEngine::ItemRecordKey(size_t node, std::string_view key, uint8_t list,
+                                             std::string_view item) {
+  std::string k;
+  k.reserve(10 + key.size() + item.size());
+  k.push_back(kItemTag);
+  PutBigEndian32(&k, static_cast<uint32_t>(node));
+  PutBigEndian32(&k, static_cast<uint32_t>(key.size()));
+  k.append(key.data(), key.size());
+  k.push_back(static_cast<char>(list));
+  k.append(item.data(), item.size());
+  return k;
+}
+
+void CorrelationEngine::ForEachRecordKey(size_t node, const GroupState& g, const RecordKeyFn& fn) {
+  fn(GroupRecordKey(node, g.key), {});
+  const std::vector<std::string>* blast[] = {&g.blast.tenants, &g.blast.objects, &g.blast.destinations};
+  for (uint8_t list = 0; list < 3; ++list) {
+    for (const std::string& v : *blast[list]) fn(ItemRecordKey(node, g.key, list, v), {});
+  }
+  for (size_t i = 0; i < g.head.size(); ++i) {
+    fn(ItemRecordKey(node, g.key, kHeadList, std::string(1, static_cast<char>(i))), g.head[i]);
+  }
+  for (size_t i = 0; i < g.tail.size(); ++i) {
+    fn(ItemRecordKey(node, g.key, kTailList, std::string(1, static_cast<char>(i))), g.tail[i]);
+  }
 }
 
 void CorrelationEngine::TrackChanges() {
@@ -622,17 +699,38 @@ void CorrelationEngine::SerializeChanges(bool all, std::string* header, const St
   std::string value;
   for (size_t n = 0; n < nodes_.size(); ++n) {
     // Deletions first: a group erased and created again is put after.
-    for (const std::string& key : deleted_[n]) del(GroupRecordKey(n, key));
+    for (const std::string& key : deleted_[n]) del(key);
     deleted_[n].clear();
     auto write = [&](GroupState& g) {
+      value.clear();
+      PutGroup(g, /*lists=*/false, &value);
+      if (!g.persisted) {
+        // Everything: the group record and the records of its lists.
+        ForEachRecordKey(n, g, [&](std::string&& key, std::string_view v) {
+          put(key, key.front() == kItemTag ? v : std::string_view(value));
+        });
+      } else {
+        // The group record, and the records of what its lists gained.
+        put(GroupRecordKey(n, g.key), value);
+        for (const auto& [list, v] : g.blast_added) put(ItemRecordKey(n, g.key, list, v), {});
+        for (size_t slot = 0; slot < kHeadEvidences + kTailEvidences; ++slot) {
+          if (!(g.evidences_written & (1u << slot))) continue;
+          const bool head = slot < kHeadEvidences;
+          const size_t i = head ? slot : slot - kHeadEvidences;
+          put(ItemRecordKey(n, g.key, head ? kHeadList : kTailList, std::string(1, static_cast<char>(i))),
+              head ? g.head[i] : g.tail[i]);
+        }
+      }
       g.dirty = false;
       g.persisted = true;
-      value.clear();
-      PutGroup(g, &value);
-      put(GroupRecordKey(n, g.key), value);
+      g.blast_added.clear();
+      g.evidences_written = 0;
     };
     if (all) {
-      for (auto& [key, g] : nodes_[n].groups) write(*g);
+      for (auto& [key, g] : nodes_[n].groups) {
+        g->persisted = false;  // the records on disk are not known: write all
+        write(*g);
+      }
     } else {
       for (const std::string& key : changed_[n]) {
         auto it = nodes_[n].groups.find(key);
@@ -669,23 +767,29 @@ absl::Status CorrelationEngine::ReadHeader(StateReader& in, uint64_t* generation
   return absl::OkStatus();
 }
 
-bool CorrelationEngine::ReadGroup(StateReader& in, GroupState* g) {
+bool CorrelationEngine::ReadGroup(StateReader& in, GroupState* g, ListSizes* sizes) {
+  // Without `sizes` the lists are inline (PutGroup with lists); with it,
+  // their sizes are read into it, in ListSizes order.
+  size_t next_size = 0;
+  auto list = [&](std::vector<std::string>* v) {
+    if (!sizes) return in.Strs(v);
+    return in.Int(&(*sizes)[next_size++]);
+  };
   uint64_t tail_next = 0;
   uint32_t count = 0;
   if (!in.Int(&g->generation) || !in.Str(&g->key) || !in.Strs(&g->values) ||
       !in.Int(&g->first_seen) || !in.Int(&g->last_seen) || !in.Int(&g->max_time) ||
-      !in.Int(&g->window_start) || !in.Int(&g->deadline) || !in.Strs(&g->blast.tenants) ||
-      !in.Strs(&g->blast.objects) || !in.Strs(&g->blast.destinations) ||
+      !in.Int(&g->window_start) || !in.Int(&g->deadline) || !list(&g->blast.tenants) ||
+      !list(&g->blast.objects) || !list(&g->blast.destinations) ||
       !in.Int(&g->blast.objects_total) || !in.Int(&g->blast.bytes) ||
-      !in.Int(&g->blast.records) || !in.Strs(&g->head) || !in.Strs(&g->tail) ||
+      !in.Int(&g->blast.records) || !list(&g->head) || !list(&g->tail) ||
       !in.Int(&tail_next) || !in.Str(&g->credential) || !in.Str(&g->tenant) ||
       !in.Str(&g->src_ip) || !in.Count(&count, 16)) {
     return false;
   }
-  if (g->head.size() > kHeadEvidences || g->tail.size() > kTailEvidences ||
-      tail_next >= kTailEvidences) {
-    return false;
-  }
+  const size_t head = sizes ? (*sizes)[kHeadList] : g->head.size();
+  const size_t tail = sizes ? (*sizes)[kTailList] : g->tail.size();
+  if (head > kHeadEvidences || tail > kTailEvidences || tail_next >= kTailEvidences) return false;
   g->tail_next = static_cast<size_t>(tail_next);
   g->points.resize(count);
   for (auto& [t, w] : g->points) {
@@ -731,7 +835,7 @@ absl::Status CorrelationEngine::RestoreState(std::string_view bytes) {
     if (!in.Count(&num_groups, 8)) return damaged();
     for (uint32_t i = 0; i < num_groups; ++i) {
       auto g = std::make_unique<GroupState>();
-      if (!ReadGroup(in, g.get()) || !AddRestored(nodes, n, std::move(g))) return damaged();
+      if (!ReadGroup(in, g.get(), nullptr) || !AddRestored(nodes, n, std::move(g))) return damaged();
     }
   }
   if (!in.done()) return damaged();
@@ -747,25 +851,70 @@ absl::Status CorrelationEngine::RestoreChanges(std::string_view header, const St
   if (absl::Status s = ReadHeader(in, &generation); !s.ok()) return s;
   if (!in.done()) return damaged();
   std::vector<NodeState> nodes(nodes_.size());
+  // The list sizes each group record promises, checked once all records
+  // (groups first, then their items, in key order) are in.
+  absl::flat_hash_map<const GroupState*, ListSizes> promised;
+  std::string group_key;
   bool bad = false;
   records([&](std::string_view key, std::string_view value) {
+    if (!key.empty() && key.front() == kItemTag) {
+      if (!RestoreItem(nodes, key, value, &group_key)) return !(bad = true);
+      return true;
+    }
     if (key.size() < 4) return !(bad = true);
-    size_t n = 0;
-    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(key[static_cast<size_t>(i)]);
+    const size_t n = GetBigEndian32(key);
     StateReader r(value);
     auto g = std::make_unique<GroupState>();
-    if (n >= nodes.size() || !ReadGroup(r, g.get()) || !r.done() || g->key != key.substr(4)) {
+    ListSizes sizes{};
+    if (n >= nodes.size() || !ReadGroup(r, g.get(), &sizes) || !r.done() || g->key != key.substr(4)) {
       return !(bad = true);
     }
     g->persisted = true;
+    promised.emplace(g.get(), sizes);
     if (!AddRestored(nodes, n, std::move(g))) return !(bad = true);
     return true;
   });
   if (bad) return damaged();
+  for (const auto& [g, sizes] : promised) {
+    const ListSizes got = {static_cast<uint32_t>(g->blast.tenants.size()),
+                           static_cast<uint32_t>(g->blast.objects.size()),
+                           static_cast<uint32_t>(g->blast.destinations.size()),
+                           static_cast<uint32_t>(g->head.size()), static_cast<uint32_t>(g->tail.size())};
+    if (got != sizes) return damaged();
+  }
   nodes_ = std::move(nodes);
   generation_ = generation;
   TrackChanges();
   return absl::OkStatus();
+}
+
+bool CorrelationEngine::RestoreItem(std::vector<NodeState>& nodes, std::string_view key, std::string_view value,
+                                    std::string* group_key) {
+  // kItemTag, node, key length, key, list, then the value or the slot.
+  if (key.size() < 10) return false;
+  const size_t n = GetBigEndian32(key.substr(1));
+  const size_t length = GetBigEndian32(key.substr(5));
+  if (n >= nodes.size() || key.size() - 9 < length + 1) return false;
+  group_key->assign(key.substr(9, length));
+  auto it = nodes[n].groups.find(*group_key);
+  if (it == nodes[n].groups.end()) return false;  // an item without its group
+  GroupState& g = *it->second;
+  const auto list = static_cast<uint8_t>(key[9 + length]);
+  const std::string_view item = key.substr(10 + length);
+  if (list == kHeadList || list == kTailList) {
+    // Slots in order: slot i comes as the list's item i.
+    std::vector<std::string>& v = list == kHeadList ? g.head : g.tail;
+    if (item.size() != 1 || static_cast<unsigned char>(item[0]) != v.size()) return false;
+    v.emplace_back(value);
+    return true;
+  }
+  std::vector<std::string>* blast[] = {&g.blast.tenants, &g.blast.objects, &g.blast.destinations};
+  if (list >= 3 || !value.empty()) return false;
+  // In key order, so the list comes back sorted, as BlastRadius keeps it.
+  std::vector<std::string>& v = *blast[list];
+  if (item.empty() || (!v.empty() && !(v.back() < item))) return false;
+  v.emplace_back(item);
+  return true;
 }
 
 }  // namespace credwatch::rules::internal

@@ -19,6 +19,7 @@
 #ifndef CREDWATCH_RULES_CORRELATION_ENGINE_H_
 #define CREDWATCH_RULES_CORRELATION_ENGINE_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <queue>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "credwatch/detection.h"
 #include "credwatch/rules.h"
@@ -88,16 +90,27 @@ class CorrelationEngine {
   void Close(int node, GroupState* g, std::vector<Detection>* out);
   void Fire(int node, GroupState* g, int64_t time, std::vector<Detection>* out);
   void Erase(int node, GroupState* g);
+  // Removes the group from its node, noting its records for deletion.
+  std::unique_ptr<GroupState> Take(int node, GroupState* g);
   // Drops stale heap entries; returns the live top's deadline or INT64_MAX.
   int64_t CleanTop(int node);
   void EvictOne(int node);
   void MarkChanged(int node, GroupState* g);
+  // Sizes of a group's stored lists: blast radius tenants, objects and
+  // destinations, head and tail evidences.
+  using ListSizes = std::array<uint32_t, 5>;
+  // Called with each record key of a group and, for an evidence, its value.
+  using RecordKeyFn = absl::FunctionRef<void(std::string&& key, std::string_view evidence)>;
   void PutHeader(std::string* out) const;
-  static void PutGroup(const GroupState& g, std::string* out);
+  static void PutGroup(const GroupState& g, bool lists, std::string* out);
   absl::Status ReadHeader(StateReader& in, uint64_t* generation) const;
-  static bool ReadGroup(StateReader& in, GroupState* g);
+  static bool ReadGroup(StateReader& in, GroupState* g, ListSizes* sizes);
   static bool AddRestored(std::vector<NodeState>& nodes, size_t n, std::unique_ptr<GroupState> g);
+  static bool RestoreItem(std::vector<NodeState>& nodes, std::string_view key, std::string_view value,
+                          std::string* group_key);
   static std::string GroupRecordKey(size_t node, std::string_view key);
+  static std::string ItemRecordKey(size_t node, std::string_view key, uint8_t list, std::string_view item);
+  static void ForEachRecordKey(size_t node, const GroupState& g, const RecordKeyFn& fn);
 
   const RuleSetData& data_;
   EvaluatorOptions options_;
@@ -105,8 +118,8 @@ class CorrelationEngine {
   std::vector<NodeState> nodes_;
   uint64_t generation_ = 0;
   // Change tracking (on once durable state asks for changes): per node, the
-  // keys of groups changed and of persisted groups erased since the last
-  // SerializeChanges.
+  // keys of groups changed, and the record keys of persisted groups erased,
+  // since the last SerializeChanges.
   bool track_changes_ = false;
   std::vector<std::vector<std::string>> changed_;
   std::vector<std::vector<std::string>> deleted_;

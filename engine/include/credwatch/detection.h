@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "credwatch/event.h"
@@ -42,8 +43,14 @@ struct BlastRadius {
   int64_t bytes = 0;           // bytes read, copied or sent
   int64_t records = 0;
 
-  void Add(const Event& e);
-  void Merge(const BlastRadius& other);
+  // Add and Merge append each value they insert into a list to `inserted`
+  // (if given), as (list, value): durable state writes only those.
+  static constexpr uint8_t kTenantList = 0;
+  static constexpr uint8_t kObjectList = 1;
+  static constexpr uint8_t kDestinationList = 2;
+  using Inserted = std::vector<std::pair<uint8_t, std::string>>;
+  void Add(const Event& e, Inserted* inserted = nullptr);
+  void Merge(const BlastRadius& other, Inserted* inserted = nullptr);
   bool empty() const;
 };
 

@@ -263,14 +263,16 @@ class Evaluator {
   void SerializeState(std::string* out) const;
   absl::Status RestoreState(std::string_view bytes);
 
-  // Incremental form of the same state, for a store that keeps one record
-  // per open group: `header` (the rules the groups belong to) and, through
-  // `put` / `del`, the records of the groups changed or closed since the
-  // last call (every group with `all`), keyed by an opaque key. The first
-  // call turns change tracking on (a few bytes per changed group until the
-  // next call). RestoreChanges takes the header and every record (via
-  // `records`, which calls its argument for each until it returns false);
-  // same contract as RestoreState.
+  // Incremental form of the same state, for a store of records: `header`
+  // (the rules the groups belong to) and, through `put` / `del`, the
+  // records changed or deleted since the last call (all records with
+  // `all`), keyed by opaque keys. An open group has one record, and each
+  // value of its blast radius and each evidence one more, written when it
+  // is added, so a commit writes what its groups gained, not the groups
+  // whole. The first call turns change tracking on (a few bytes per change
+  // until the next call). RestoreChanges takes the header and every record
+  // in key order (bytewise; via `records`, which calls its argument for
+  // each until it returns false); same contract as RestoreState.
   void SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
                         const StateKeyFn& del);
   absl::Status RestoreChanges(std::string_view header, const StateRecordSource& records);
