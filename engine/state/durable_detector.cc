@@ -59,7 +59,7 @@ absl::StatusOr<bool> DurableDetector::RestoreWindows() {
 
 absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn) {
   absl::Status bad;
-  absl::Status s = store->Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
+  absl::Status s = store->Scan(Family::kJournal, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
     auto d = DecodeDetection(v);
     if (!d.ok()) {
       bad = absl::DataLossError(absl::StrCat("state_dir '", store->dir(), "' is corrupted: ", d.status().message()));
@@ -182,7 +182,7 @@ void DurableDetector::Emit() {
       // and their journal separately, so a kept repeat may open a finding
       // again at a restore.
       const bool evidences = options_.forget_findings_after_ns > 0 || folder_.UsesEvidences(d);
-      journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_), EncodeDetection(d, evidences));
+      journal_.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, detection_seq_), EncodeDetection(d, evidences));
       if (options_.forget_findings_after_ns > 0) journaled_.emplace_back(detection_seq_, d.time_ns);
       ++detection_seq_;
     }
@@ -226,7 +226,7 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
     }
     folder_.Expire(before);
     while (!journaled_.empty() && journaled_.front().second < before) {
-      b->Delete(Family::kWindows, SeqKey(kDetectionKeyPrefix, journaled_.front().first));
+      b->Delete(Family::kJournal, SeqKey(kDetectionKeyPrefix, journaled_.front().first));
       journaled_.pop_front();
     }
   }

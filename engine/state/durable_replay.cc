@@ -1035,7 +1035,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   // (Without the evidences of a repeat whose finding's are full, as
   // DurableDetector::Emit.)
   void Journal(const Detection& d, const alert::AlertFolder& folder) {
-    journal_.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, detection_seq_++),
+    journal_.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, detection_seq_++),
                  EncodeDetection(d, folder.UsesEvidences(d)));
   }
   void Alert(const alert::Finding& f) {

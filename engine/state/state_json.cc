@@ -272,7 +272,7 @@ absl::Status AppendStateSummaryJson(const StateStore& store, std::string* out) {
   };
   if (auto s = store.Scan(Family::kOutbox, "", count(&outbox)); !s.ok()) return s;
   if (auto s = store.Scan(Family::kProfiles, "", count(&profiles)); !s.ok()) return s;
-  if (auto s = store.Scan(Family::kWindows, kDetectionKeyPrefix, count(&detections)); !s.ok()) return s;
+  if (auto s = store.Scan(Family::kJournal, kDetectionKeyPrefix, count(&detections)); !s.ok()) return s;
   got = store.Get(Family::kWindows, absl::StrCat(Sv(kEvaluatorKeyPrefix), "0"), &value);
   if (!got.ok()) return got.status();
   windows = *got;

@@ -65,8 +65,9 @@ namespace credwatch::state {
 
 // The on-disk format this build reads and writes. Kept in the marker file
 // CREDWATCH_STATE and in the meta family; a state_dir of another format is
-// refused at Open.
-inline constexpr int kStateFormatVersion = 1;
+// refused at Open, except format 1, which Open upgrades in place (2: the
+// alert folder's journal has a family of its own).
+inline constexpr int kStateFormatVersion = 2;
 
 enum class SyncPolicy : uint8_t {
   // Nothing is fsynced: a commit survives the process being killed (the
@@ -111,8 +112,8 @@ struct StateOptions {
 // load); `credwatch replay`'s flags override them, the daemon takes them.
 StateOptions StateOptionsFromConfig(const Config& config);
 
-enum class Family : uint8_t { kMeta, kProfiles, kWindows, kPositions, kOutbox };
-inline constexpr int kNumFamilies = 5;
+enum class Family : uint8_t { kMeta, kProfiles, kWindows, kPositions, kOutbox, kJournal };
+inline constexpr int kNumFamilies = 6;
 std::string_view FamilyName(Family f);  // "meta", "profiles", ...
 
 // The changes of one commit. Not thread-safe.
@@ -181,6 +182,7 @@ class StateStore {
  private:
   struct Impl;
   StateStore();
+  absl::Status UpgradeFromFormat1();
 
   std::unique_ptr<Impl> impl_;
   StateOptions options_;

@@ -307,7 +307,7 @@ TEST_F(KillResumeTest, UnusableStateDirStopsTheReplayAtStart) {
   // Incompatible version.
   {
     std::ofstream marker(locked / "CREDWATCH_STATE", std::ios::trunc);
-    marker << "credwatch state\nformat 2\n";
+    marker << "credwatch state\nformat 99\n";
   }
   r = RunCredwatch(Replay({"--state-dir", locked.string(), "--output", out.string()}), root_);
   EXPECT_EQ(r.exit_code, 2) << r.err;

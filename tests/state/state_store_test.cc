@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -189,6 +190,54 @@ TEST(StateStoreTest, IncompatibleVersionIsRefused) {
       << store.status();
   auto reader = StateStore::OpenReadOnly(dir.str());
   EXPECT_FALSE(reader.ok());
+}
+
+// State of format 1 (the alert folder's journal in the windows family) is
+// upgraded in place at the first Open: nothing of it is lost, and the
+// marker follows. A read-only look before that says what to do.
+TEST(StateStoreTest, Format1IsUpgradedInPlace) {
+  TempDir dir;
+  const std::string detection = EncodeDetection(Detection{}, true);
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+    StateBatch b;
+    b.Put(Family::kWindows, SeqKey(kDetectionKeyPrefix, 7), detection);
+    b.Put(Family::kWindows, "evaluator/0", "windows");
+    b.Put(Family::kMeta, "format", "1");
+    ASSERT_TRUE((*store)->Commit(b).ok());
+  }
+  {
+    std::ofstream marker(dir.path() / "CREDWATCH_STATE", std::ios::trunc);
+    marker << "credwatch state\nformat 1\nwritten-by 0.1.0\n";
+  }
+  auto reader = StateStore::OpenReadOnly(dir.str());
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("run `credwatch replay` or `credwatch run`"), absl::string_view::npos)
+      << reader.status();
+
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::map<std::string, std::string> journal, windows;
+  auto into = [](std::map<std::string, std::string>* m) {
+    return [m](std::string_view k, std::string_view v) {
+      (*m)[std::string(k)] = v;
+      return true;
+    };
+  };
+  ASSERT_TRUE((*store)->Scan(Family::kJournal, "", into(&journal)).ok());
+  ASSERT_TRUE((*store)->Scan(Family::kWindows, "", into(&windows)).ok());
+  EXPECT_EQ(journal, (std::map<std::string, std::string>{{SeqKey(kDetectionKeyPrefix, 7), detection}}));
+  EXPECT_EQ(windows, (std::map<std::string, std::string>{{"evaluator/0", "windows"}}));
+  std::string format;
+  ASSERT_TRUE((*store)->Get(Family::kMeta, "format", &format).ok());
+  EXPECT_EQ(format, std::to_string(kStateFormatVersion));
+  store->reset();
+  std::ifstream marker(dir.path() / "CREDWATCH_STATE");
+  std::stringstream text;
+  text << marker.rdbuf();
+  EXPECT_NE(text.str().find("format " + std::to_string(kStateFormatVersion) + "\n"), std::string::npos) << text.str();
+  EXPECT_TRUE(StateStore::OpenReadOnly(dir.str()).ok());
 }
 
 TEST(StateStoreTest, UnknownColumnFamilyMeansANewerFormat) {
