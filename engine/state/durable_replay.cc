@@ -1127,17 +1127,22 @@ absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsu
   if (note) note->clear();
 
   // A resume runs on the shards its state was committed by (the windows are
-  // split by shard); --shards applies to a fresh start.
+  // split by shard); --shards applies to a fresh start. Windows the shards
+  // cannot read (another format, or written by the one-shard detector of an
+  // older build) go to the one-shard detector, which restores its own or
+  // rebuilds them from the log, and continues on one shard.
   uint32_t shards = DurableShards(options.shards);
+  bool sharded = true;
   if (run->resume()) {
     shards = run->committed_shards();
-    if (shards > 1 && !run->committed().finished) {
-      auto readable = DurableShardState::CanRestore(run->store(), shards);
-      if (!readable.ok()) return readable.status();
-      if (!*readable) shards = 1;  // windows of another format: rebuilt from the log on one shard
+    auto readable = DurableShardState::CanRestore(run->store(), shards);
+    if (!readable.ok()) return readable.status();
+    if (!*readable) {
+      sharded = run->committed().finished && shards > 1;
+      if (!sharded) shards = 1;
     }
   }
-  if (shards > 1) {
+  if (sharded) {
     auto consumer = std::make_unique<ShardedDurableConsumer>(options, std::move(rules), *site, std::move(run),
                                                              shards, alerts);
     if (absl::Status s = consumer->Start(note); !s.ok()) return s;

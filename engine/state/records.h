@@ -33,7 +33,7 @@ inline constexpr std::string_view kShardsKey = "shards";  // meta: shards of the
 // Shard k of n > 1 (state::DurableShardState): ShardEvaluatorKey and
 // ShardGroupPrefix + Evaluator record key.
 inline constexpr char kWindowsTag = 'W';
-inline constexpr char kWindowsVersion = 3;  // 3: one record per group
+inline constexpr char kWindowsVersion = 4;  // 3: one record per group; 4: and its lists' items
 std::string ShardEvaluatorKey(uint32_t shard, uint32_t num_shards);  // "evaluator/<k>of<n>"
 std::string ShardGroupPrefix(uint32_t shard);                        // "group/#" + shard (BE)
 

@@ -11,10 +11,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
+#include "state/records.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
@@ -31,8 +33,13 @@ namespace fs = std::filesystem;
 
 constexpr const char* kMarkerFile = "CREDWATCH_STATE";
 constexpr const char* kLockFile = "credwatch.lock";
-constexpr const char* kFamilyNames[kNumFamilies] = {"meta", "profiles", "windows", "positions",
-                                                    "outbox"};
+// The alert folder's journal has a family of its own (format 2): its keys
+// only grow, so compaction moves its files down instead of merging them
+// again with the windows' records at every flush.
+constexpr const char* kFamilyNames[] = {"meta", "profiles", "windows", "positions", "outbox", "journal"};
+static_assert(std::size(kFamilyNames) == kNumFamilies, "one name per Family");
+// Format 1 kept the journal (kDetectionKeyPrefix) in the windows family.
+constexpr int kUpgradableFormat = 1;
 constexpr int64_t kMinBudget = int64_t{16} << 20;
 
 std::string Quote(std::string_view dir) { return absl::StrCat("'", Sv(dir), "'"); }
@@ -327,7 +334,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
       }
     }
     if (absl::Status s = WriteMarker(dir); !s.ok()) return s;
-  } else if (marker != kStateFormatVersion) {
+  } else if (marker != kStateFormatVersion && marker != kUpgradableFormat) {
     return IncompatibleError(dir, absl::StrCat("state format ", marker));
   }
 
@@ -398,10 +405,30 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
     StateBatch batch;
     batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));
     if (absl::Status c = store->Commit(batch); !c.ok()) return c;
+  } else if (format == std::to_string(kUpgradableFormat)) {
+    if (absl::Status u = store->UpgradeFromFormat1(); !u.ok()) return u;
   } else if (format != std::to_string(kStateFormatVersion)) {
     return IncompatibleError(dir, absl::StrCat("state format ", format));
   }
+  // The marker follows the database (an upgrade killed between the two
+  // left the marker behind).
+  if (marker == kUpgradableFormat) {
+    if (absl::Status m = WriteMarker(dir); !m.ok()) return m;
+  }
   return store;
+}
+
+absl::Status StateStore::UpgradeFromFormat1() {
+  // One batch: the journal moves to its family, and the format changes.
+  StateBatch batch;
+  absl::Status s = Scan(Family::kWindows, kDetectionKeyPrefix, [&](std::string_view key, std::string_view value) {
+    batch.Put(Family::kJournal, key, value);
+    batch.Delete(Family::kWindows, key);
+    return true;
+  });
+  if (!s.ok()) return s;
+  batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));
+  return Commit(batch);
 }
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::OpenReadOnly(const std::string& dir) {
@@ -414,6 +441,12 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::OpenReadOnly(const std::
   if (marker < 0) return CorruptedError(dir, "its CREDWATCH_STATE marker is unreadable");
   if (marker == 0 || !fs::exists(fs::path(dir) / "CURRENT")) {
     return absl::NotFoundError(absl::StrCat("no credwatch state in ", Quote(dir)));
+  }
+  if (marker == kUpgradableFormat) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state_dir ", Quote(dir), " holds state format ", marker,
+        " of an older credwatch, which this build upgrades when it runs on it: run `credwatch "
+        "replay` or `credwatch run` with this state_dir once, then look again"));
   }
   if (marker != kStateFormatVersion) {
     return IncompatibleError(dir, absl::StrCat("state format ", marker));
@@ -459,6 +492,10 @@ absl::Status StateStore::Commit(StateBatch& batch) {
   wo.sync = options_.sync == SyncPolicy::kCommit;
   rocksdb::Status s = impl_->db->Write(wo, &wb);
   if (!s.ok()) {
+    // Closing must not flush the memtables now: that would switch away
+    // from a write-ahead log whose last append failed (Debian's RocksDB
+    // asserts on it). What was committed is in the log already.
+    (void)impl_->db->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
     failed_ = FromRocks(s, dir_, "committing state");
     return failed_;
   }
