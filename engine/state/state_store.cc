@@ -8,15 +8,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
-#include "state/records.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
@@ -25,6 +27,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "state/records.h"
 
 namespace credwatch::state {
 namespace {
@@ -41,6 +44,41 @@ static_assert(std::size(kFamilyNames) == kNumFamilies, "one name per Family");
 // Format 1 kept the journal (kDetectionKeyPrefix) in the windows family.
 constexpr int kUpgradableFormat = 1;
 constexpr int64_t kMinBudget = int64_t{16} << 20;
+
+// RocksDB's own log (warnings and errors), in the state directory's LOG. Its
+// built-in log writer must not be used: Debian's RocksDB asserts when that
+// writer is used again after a failed write, so a full disk aborted the
+// process instead of stopping intake with a message. This one drops what
+// it cannot write, and stops at a size cap.
+class StateLog : public rocksdb::Logger {
+ public:
+  explicit StateLog(const fs::path& path)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), file_(std::fopen(path.c_str(), "ae")) {}
+  ~StateLog() override {
+    if (file_) std::fclose(file_);
+  }
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!file_ || written_ > kMaxBytes) return;
+    char stamp[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    const size_t n = std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    std::fwrite(stamp, 1, n, file_);
+    const int m = std::vfprintf(file_, format, ap);
+    std::fputc('\n', file_);
+    std::fflush(file_);
+    written_ += n + static_cast<size_t>(std::max(m, 0)) + 1;
+  }
+
+ private:
+  static constexpr size_t kMaxBytes = size_t{4} << 20;
+  std::mutex mu_;
+  std::FILE* file_;
+  size_t written_ = 0;
+};
 
 std::string Quote(std::string_view dir) { return absl::StrCat("'", Sv(dir), "'"); }
 
@@ -350,9 +388,8 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
   // families holding the oldest file are flushed.
   dbo.max_total_wal_size = static_cast<uint64_t>(std::max<int64_t>(budget / 4, 32 << 20));
   dbo.max_background_jobs = 2;
-  dbo.keep_log_file_num = 2;
-  dbo.max_log_file_size = 1 << 20;
   dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  dbo.info_log = std::make_shared<StateLog>(fs::path(dir) / "LOG");
   if (options.env_for_testing) dbo.env = options.env_for_testing;
 
   impl.cache = rocksdb::NewLRUCache(static_cast<size_t>(budget / 8));
@@ -492,10 +529,6 @@ absl::Status StateStore::Commit(StateBatch& batch) {
   wo.sync = options_.sync == SyncPolicy::kCommit;
   rocksdb::Status s = impl_->db->Write(wo, &wb);
   if (!s.ok()) {
-    // Closing must not flush the memtables now: that would switch away
-    // from a write-ahead log whose last append failed (Debian's RocksDB
-    // asserts on it). What was committed is in the log already.
-    (void)impl_->db->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
     failed_ = FromRocks(s, dir_, "committing state");
     return failed_;
   }
