@@ -471,10 +471,11 @@ int Daemon::Start() {
 void Daemon::Reload(std::string_view why) {
   auto next = LoadRules(config_.rules);
   if (!next.ok()) {
-    reload_failed_->Add();
-    last_reload_ok_->Set(0);
+    // Logged before it is counted: whoever sees the count finds the reason.
     Log("error", "rule reload failed; the running rules stay in force",
         {{"trigger", why}, {"error", Sv(next.status().message())}});
+    reload_failed_->Add();
+    last_reload_ok_->Set(0);
     return;
   }
   pipeline_->rules().Publish(*next);
