@@ -569,6 +569,16 @@ TEST(ProfileCacheTest, RetentionDropsIdleCredentialsWheneverTheSweepRuns) {
   EXPECT_GE(cache.stats().expired, 2u);
 }
 
+// Evaluator::RestoreChanges from a record store kept as an ordered map.
+absl::Status RestoreFromRecords(rules::Evaluator& ev, const std::string& header,
+                                const std::map<std::string, std::string>& records) {
+  return ev.RestoreChanges(header, [&](const rules::StateRecordVisitor& visit) {
+    for (const auto& [k, v] : records) {
+      if (!visit(k, v)) return;
+    }
+  });
+}
+
 // Open correlation windows survive a serialize/restore round trip at any
 // point: the detections after it are the ones an uninterrupted evaluator
 // makes.
@@ -681,15 +691,7 @@ TEST(EvaluatorStateTest, RoundTripAtAnyPointChangesNoDetection) {
         EXPECT_EQ(records, full) << "every " << commit_every << ", cut " << cut;
       }
       rules::Evaluator second(*rules);
-      ASSERT_TRUE(second
-                      .RestoreChanges(header,
-                                      [&](const rules::StateRecordVisitor& visit) {
-                                        for (const auto& [k, v] : records) {
-                                          if (!visit(k, v)) return;
-                                        }
-                                      })
-                      .ok())
-          << "cut " << cut;
+      ASSERT_TRUE(RestoreFromRecords(second, header, records).ok()) << "cut " << cut;
       // Go on committing after the restore: closed groups leave the store.
       for (size_t i = cut; i < s.events.size(); ++i) {
         run(second, i, i + 1, &got);
@@ -714,9 +716,7 @@ TEST(EvaluatorStateTest, RoundTripAtAnyPointChangesNoDetection) {
     ASSERT_FALSE(records.empty());
     auto restores = [&](const std::map<std::string, std::string>& r) {
       rules::Evaluator fresh(*rules);
-      return fresh.RestoreChanges(header, [&](const rules::StateRecordVisitor& visit) {
-        for (const auto& [k, v] : r) visit(k, v);
-      });
+      return RestoreFromRecords(fresh, header, r);
     };
     ASSERT_TRUE(restores(records).ok());
     auto truncated = records;
@@ -788,14 +788,7 @@ TEST(EvaluatorStateTest, ACommitWritesWhatTheOpenGroupsGained) {
   EXPECT_LT(largest_late_commit * 8, stored) << "a commit rewrote whole groups";
   // And what was written restores the same windows.
   rules::Evaluator restored(*rules);
-  ASSERT_TRUE(restored
-                  .RestoreChanges(header,
-                                  [&](const rules::StateRecordVisitor& visit) {
-                                    for (const auto& [k, v] : records) {
-                                      if (!visit(k, v)) return;
-                                    }
-                                  })
-                  .ok());
+  ASSERT_TRUE(RestoreFromRecords(restored, header, records).ok());
   std::string a, b;
   ev.SerializeState(&a);
   restored.SerializeState(&b);
