@@ -484,7 +484,6 @@ constexpr uint8_t kStateVersion = 3;
 constexpr char kItemTag = 1;
 constexpr uint8_t kHeadList = 3;
 constexpr uint8_t kTailList = 4;
-constexpr size_t kNumLists = 5;
 
 void PutBigEndian32(std::string* out, uint32_t v) {
   for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
