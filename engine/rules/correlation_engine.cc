@@ -674,12 +674,14 @@ void CorrelationEngine::ForEachRecordKey(size_t node, const GroupState& g, const
   for (uint8_t list = 0; list < 3; ++list) {
     for (const std::string& v : *blast[list]) fn(ItemRecordKey(node, g.key, list, v), {});
   }
-  for (size_t i = 0; i < g.head.size(); ++i) {
-    fn(ItemRecordKey(node, g.key, kHeadList, std::string(1, static_cast<char>(i))), g.head[i]);
-  }
-  for (size_t i = 0; i < g.tail.size(); ++i) {
-    fn(ItemRecordKey(node, g.key, kTailList, std::string(1, static_cast<char>(i))), g.tail[i]);
-  }
+  for (size_t i = 0; i < g.head.size(); ++i) fn(EvidenceRecordKey(node, g.key, i), g.head[i]);
+  for (size_t i = 0; i < g.tail.size(); ++i) fn(EvidenceRecordKey(node, g.key, kHeadEvidences + i), g.tail[i]);
+}
+
+std::string CorrelationEngine::EvidenceRecordKey(size_t node, std::string_view key, size_t slot) {
+  const bool head = slot < kHeadEvidences;
+  const char index = static_cast<char>(head ? slot : slot - kHeadEvidences);
+  return ItemRecordKey(node, key, head ? kHeadList : kTailList, std::string_view(&index, 1));
 }
 
 void CorrelationEngine::TrackChanges() {
@@ -714,10 +716,8 @@ void CorrelationEngine::SerializeChanges(bool all, std::string* header, const St
         for (const auto& [list, v] : g.blast_added) put(ItemRecordKey(n, g.key, list, v), {});
         for (size_t slot = 0; slot < kHeadEvidences + kTailEvidences; ++slot) {
           if (!(g.evidences_written & (1u << slot))) continue;
-          const bool head = slot < kHeadEvidences;
-          const size_t i = head ? slot : slot - kHeadEvidences;
-          put(ItemRecordKey(n, g.key, head ? kHeadList : kTailList, std::string(1, static_cast<char>(i))),
-              head ? g.head[i] : g.tail[i]);
+          put(EvidenceRecordKey(n, g.key, slot),
+              slot < kHeadEvidences ? g.head[slot] : g.tail[slot - kHeadEvidences]);
         }
       }
       g.dirty = false;

@@ -110,6 +110,8 @@ class CorrelationEngine {
                           std::string* group_key);
   static std::string GroupRecordKey(size_t node, std::string_view key);
   static std::string ItemRecordKey(size_t node, std::string_view key, uint8_t list, std::string_view item);
+  // Evidence slot `slot`: head[slot] below kHeadEvidences, then the tail.
+  static std::string EvidenceRecordKey(size_t node, std::string_view key, size_t slot);
   static void ForEachRecordKey(size_t node, const GroupState& g, const RecordKeyFn& fn);
 
   const RuleSetData& data_;

@@ -42,14 +42,14 @@ class ShardState {
   // A watermark of the merge (the profiles' clock, for retention).
   virtual void SetWatermark(int64_t watermark_ns) = 0;
   // A commit marker: the profile changes since the previous marker start
-  // this shard's part of commit `commit`. `evict`: every earlier commit is
-  // on disk, so profiles that have not changed since may leave memory.
-  virtual absl::Status CollectProfiles(uint64_t commit, bool evict) = 0;
+  // this shard's part of the commit. `evict`: every earlier commit is on
+  // disk, so profiles that have not changed since may leave memory.
+  virtual absl::Status CollectProfiles(bool evict) = 0;
 
   // Stage B at the same marker: adds the correlation groups that changed
   // and moves the finished part into `*part`.
-  virtual absl::Status CollectWindows(uint64_t commit, rules::Evaluator& evaluator,
-                                      state::StateBatch* part) = 0;
+  // (Parts are completed in the order CollectProfiles started them.)
+  virtual absl::Status CollectWindows(rules::Evaluator& evaluator, state::StateBatch* part) = 0;
   // The shard's evaluator was replaced (a rule reload): the next part
   // rewrites every group record.
   virtual void RulesReplaced() = 0;

@@ -469,7 +469,7 @@ void ShardedDetector::Impl::RunA(Shard& s) {
       if (marker.has_watermark && marker.watermark != INT64_MAX) s.state->SetWatermark(marker.watermark);
       if (marker.commit != 0 && s.status.ok()) {
         const bool evict = landed.load(std::memory_order_acquire) + 1 >= marker.commit;
-        ShardFailed(s, s.state->CollectProfiles(marker.commit, evict));
+        ShardFailed(s, s.state->CollectProfiles(evict));
       }
     }
     if (!marker.rules) return;
@@ -545,7 +545,7 @@ void ShardedDetector::Impl::ApplyMarker(Shard& s, const Marker& m, OutBatch& out
     c.seq = m.seq;
     c.ordinal = m.ordinal;
     c.commit = m.commit;
-    if (s.state && s.status.ok()) ShardFailed(s, s.state->CollectWindows(m.commit, *s.evaluator, &c.part));
+    if (s.state && s.status.ok()) ShardFailed(s, s.state->CollectWindows(*s.evaluator, &c.part));
     c.ok = s.status.ok();
   }
 }

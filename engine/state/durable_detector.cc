@@ -40,7 +40,7 @@ absl::StatusOr<bool> DurableDetector::RestoreWindows() {
   if (!got.ok()) return got.status();
   if (!*got) return false;
   // Another format (an older build): the caller rebuilds the windows.
-  if (value.size() < 2 || value[0] != kWindowsTag || value[1] != kWindowsVersion) return false;
+  if (!ReadableWindowsHeader(value)) return false;
   absl::Status scanned;
   absl::Status s = evaluator_->RestoreChanges(
       std::string_view(value).substr(2), [&](const rules::StateRecordVisitor& visit) {

@@ -64,7 +64,7 @@ struct AlertLine {
 };
 
 // Calls `fn` for each detection of the alert folder's journal (family
-// `windows`), oldest first, with its sequence number. DataLoss on a damaged
+// `journal`), oldest first, with its sequence number. DataLoss on a damaged
 // entry.
 absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn);
 

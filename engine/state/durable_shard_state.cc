@@ -25,10 +25,6 @@ profile::ProfileOptions WithoutSessions(profile::ProfileOptions o) {
   return o;
 }
 
-bool ReadableHeader(std::string_view value) {
-  return value.size() >= 2 && value[0] == kWindowsTag && value[1] == kWindowsVersion;
-}
-
 }  // namespace
 
 DurableShardState::DurableShardState(const DetectorOptions& options, StateStore* store, uint32_t shard,
@@ -48,7 +44,7 @@ absl::StatusOr<bool> DurableShardState::CanRestore(StateStore* store, uint32_t n
   for (uint32_t k = 0; k < num_shards; ++k) {
     auto got = store->Get(Family::kWindows, ShardEvaluatorKey(k, num_shards), &value);
     if (!got.ok()) return got.status();
-    if (!*got || !ReadableHeader(value)) return false;
+    if (!*got || !ReadableWindowsHeader(value)) return false;
   }
   return true;
 }
@@ -62,7 +58,7 @@ absl::Status DurableShardState::Restore(rules::Evaluator& evaluator) {
     return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(), "' is corrupted: windows of shard ",
                                             shard_, " of ", num_shards_, ": ", why));
   };
-  if (!ReadableHeader(value)) return corrupted("unreadable header");
+  if (!ReadableWindowsHeader(value)) return corrupted("unreadable header");
   absl::Status scanned;
   absl::Status s = evaluator.RestoreChanges(
       std::string_view(value).substr(2), [&](const rules::StateRecordVisitor& visit) {
@@ -81,7 +77,7 @@ void DurableShardState::SetWatermark(int64_t watermark_ns) {
   profiles_.SetWatermark(watermark_ns);
 }
 
-absl::Status DurableShardState::CollectProfiles(uint64_t /*commit*/, bool evict) {
+absl::Status DurableShardState::CollectProfiles(bool evict) {
   // Evicted profiles are reloaded from the database: only once every part
   // that wrote them is there.
   if (evict) profiles_.EvictIfOverBudget();
@@ -97,8 +93,7 @@ absl::Status DurableShardState::CollectProfiles(uint64_t /*commit*/, bool evict)
   return absl::OkStatus();
 }
 
-absl::Status DurableShardState::CollectWindows(uint64_t /*commit*/, rules::Evaluator& evaluator,
-                                               StateBatch* part) {
+absl::Status DurableShardState::CollectWindows(rules::Evaluator& evaluator, StateBatch* part) {
   if (parts_.empty()) return absl::InternalError("a commit's windows came before its profiles");
   *part = std::move(parts_.front());
   parts_.pop_front();

@@ -1,8 +1,8 @@
 // DurableShardState: one shard's durable state for the sharded runtime
 // (runtime/shard_state.h): the profiles of the credentials the shard owns, in
 // a ProfileCache over the state database (its share of the profile budget),
-// and the shard's correlation windows, written as one header and one record
-// per open group under the shard's own keys (records.h: ShardEvaluatorKey,
+// and the shard's correlation windows, written as one header and the
+// Evaluator's records (records.h) under the shard's own keys (records.h: ShardEvaluatorKey,
 // ShardGroupPrefix), so shards never write the same key.
 //
 // A commit's part is built in two steps on the shard thread: CollectProfiles
@@ -10,7 +10,7 @@
 // shard's credentials), then CollectWindows at the same marker in stage B.
 // Stage A may run a few rounds ahead of stage B, so parts wait in a queue.
 //
-// Used by `credwatch replay --state-dir` with more than one shard
+// Used by `credwatch replay --state-dir` on any number of shards
 // (durable_replay.cc). Not thread-safe: its shard's thread only.
 #ifndef CREDWATCH_STATE_DURABLE_SHARD_STATE_H_
 #define CREDWATCH_STATE_DURABLE_SHARD_STATE_H_
@@ -40,8 +40,8 @@ class DurableShardState : public runtime::ShardState {
   absl::Status Restore(rules::Evaluator& evaluator) override;
   absl::Status Observe(Event& e) override { return profiles_.Observe(e); }
   void SetWatermark(int64_t watermark_ns) override;
-  absl::Status CollectProfiles(uint64_t commit, bool evict) override;
-  absl::Status CollectWindows(uint64_t commit, rules::Evaluator& evaluator, StateBatch* part) override;
+  absl::Status CollectProfiles(bool evict) override;
+  absl::Status CollectWindows(rules::Evaluator& evaluator, StateBatch* part) override;
   void RulesReplaced() override { rewrite_windows_ = true; }
 
   const ProfileCache& profiles() const { return profiles_; }

@@ -22,20 +22,26 @@ inline constexpr std::string_view kInputKeyPrefix = "input/";   // positions, + 
 inline constexpr std::string_view kOutputKey = "output";        // positions
 inline constexpr std::string_view kRunKey = "run";              // meta
 inline constexpr std::string_view kEvaluatorKeyPrefix = "evaluator/";  // windows, + shard
-inline constexpr std::string_view kDetectionKeyPrefix = "detection/";  // windows, + seq (BE)
+inline constexpr std::string_view kDetectionKeyPrefix = "detection/";  // journal, + seq (BE)
 inline constexpr std::string_view kGroupKeyPrefix = "group/";  // windows, + Evaluator record key
 inline constexpr std::string_view kShardsKey = "shards";  // meta: shards of the windows (absent: 1)
 
 // The correlation windows (family `windows`): a header (kWindowsTag,
-// kWindowsVersion, then Evaluator::SerializeChanges' header) and one record
-// per open group. One shard (state::DurableDetector): the header at
-// "evaluator/0", the groups under kGroupKeyPrefix + Evaluator record key.
-// Shard k of n > 1 (state::DurableShardState): ShardEvaluatorKey and
+// kWindowsVersion, then Evaluator::SerializeChanges' header) and the
+// Evaluator's records (a group's, and one per value and evidence of it).
+// The one-shard detector (state::DurableDetector): the header at
+// "evaluator/0", the records under kGroupKeyPrefix + Evaluator record key.
+// Shard k of n (state::DurableShardState): ShardEvaluatorKey and
 // ShardGroupPrefix + Evaluator record key.
 inline constexpr char kWindowsTag = 'W';
 inline constexpr char kWindowsVersion = 4;  // 3: one record per group; 4: and its lists' items
 std::string ShardEvaluatorKey(uint32_t shard, uint32_t num_shards);  // "evaluator/<k>of<n>"
 std::string ShardGroupPrefix(uint32_t shard);                        // "group/#" + shard (BE)
+// Whether a windows header is of the format this build reads (else the
+// windows are rebuilt from the log).
+inline bool ReadableWindowsHeader(std::string_view value) {
+  return value.size() >= 2 && value[0] == kWindowsTag && value[1] == kWindowsVersion;
+}
 
 // Which file an input is: a changed or replaced file must not be resumed
 // as if it were the same.
