@@ -36,14 +36,14 @@ class DetectionConsumer : public EventConsumer {
  public:
   DetectionConsumer(std::shared_ptr<const rules::RuleSet> rules, std::shared_ptr<const Site> site,
                     profile::ProfileOptions profile_options, std::unique_ptr<OutputFile> out,
-                    std::string report_path, int64_t* alerts)
+                    std::string report_path, DetectionTally* tally)
       : evaluator_(rules),
         order_(*rules),
         site_(std::move(site)),
         profiles_(std::move(profile_options)),
         out_(std::move(out)),
         report_path_(std::move(report_path)),
-        alerts_(alerts) {}
+        tally_(tally) {}
 
   void OnEvent(Event& e) override {
     if (e.kind == Kind::kNetwork && e.credential.empty() && !e.host.empty()) {
@@ -75,6 +75,9 @@ class DetectionConsumer : public EventConsumer {
     detections_.clear();
     evaluator_.AdvanceWatermark(INT64_MAX, &detections_);
     Emit();
+    const rules::EvaluatorStats es = evaluator_.stats();
+    tally_->windows_dropped_limit = es.groups_evicted;
+    tally_->windows_dropped_budget = es.groups_over_budget;
     absl::Status status = out_->Close();
     absl::Status report = WriteReport(report_path_, folder_);
     return status.ok() ? report : status;
@@ -97,7 +100,7 @@ class DetectionConsumer : public EventConsumer {
         alert::AppendFindingJson(*f, &line_);
         line_.push_back('\n');
         out_->Write(line_);
-        ++*alerts_;
+        ++tally_->alerts;
       }
     }
   }
@@ -109,7 +112,7 @@ class DetectionConsumer : public EventConsumer {
   alert::AlertFolder folder_;
   std::unique_ptr<OutputFile> out_;
   std::string report_path_;
-  int64_t* alerts_;
+  DetectionTally* tally_;
   std::vector<Detection> detections_;
   std::vector<std::string_view> owners_;
   std::string tenant_scratch_;
@@ -121,17 +124,17 @@ class ShardedDetectionConsumer : public EventConsumer {
  public:
   ShardedDetectionConsumer(runtime::ShardedDetectorOptions options,
                            std::shared_ptr<const rules::RuleSet> rules, std::unique_ptr<OutputFile> out,
-                           std::string report_path, int64_t* alerts)
-      : publisher_(std::move(rules)), out_(std::move(out)), report_path_(std::move(report_path)), alerts_(alerts) {
+                           std::string report_path, DetectionTally* tally)
+      : publisher_(std::move(rules)), out_(std::move(out)), report_path_(std::move(report_path)), tally_(tally) {
     options.rules = &publisher_;
-    // The sink runs on the runtime's output thread; *alerts_ is read after
+    // The sink runs on the runtime's output thread; *tally_ is read after
     // Finish joined it.
     detector_ = std::make_unique<runtime::ShardedDetector>(std::move(options), [this](const alert::Finding& f) {
       line_.clear();
       alert::AppendFindingJson(f, &line_);
       line_.push_back('\n');
       out_->Write(line_);
-      ++*alerts_;
+      ++tally_->alerts;
     });
   }
 
@@ -139,6 +142,9 @@ class ShardedDetectionConsumer : public EventConsumer {
   void OnWatermark(int64_t time_ns) override { detector_->OnWatermark(time_ns); }
   absl::Status Finish() override {
     detector_->Finish();
+    const runtime::ShardedDetectorStats st = detector_->stats();
+    tally_->windows_dropped_limit = st.windows_dropped_limit;
+    tally_->windows_dropped_budget = st.windows_dropped_budget;
     absl::Status status = out_->Close();
     absl::Status report = WriteReport(report_path_, detector_->folder());
     return status.ok() ? report : status;
@@ -148,7 +154,7 @@ class ShardedDetectionConsumer : public EventConsumer {
   runtime::RuleSetPublisher publisher_;
   std::unique_ptr<OutputFile> out_;
   std::string report_path_;
-  int64_t* alerts_;
+  DetectionTally* tally_;
   std::string line_;  // output thread's
   // Last: destroyed (and, without Finish, drained into out_) first.
   std::unique_ptr<runtime::ShardedDetector> detector_;
@@ -171,7 +177,7 @@ absl::StatusOr<std::shared_ptr<const rules::RuleSet>> LoadReplayRules(const Conf
 
 absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(
     const ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
-    std::unique_ptr<OutputFile> out, int64_t* alerts) {
+    std::unique_ptr<OutputFile> out, DetectionTally* tally) {
   auto site = Site::Create(options.config.site);
   if (!site.ok()) return site.status();
   profile::ProfileOptions popts;
@@ -179,14 +185,14 @@ absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(
   popts.multi_tenant_globs = options.config.site.tenants.multi_tenant_credentials;
   if (options.shards == 0) {
     return std::unique_ptr<EventConsumer>(new DetectionConsumer(
-        std::move(rules), *site, std::move(popts), std::move(out), options.report, alerts));
+        std::move(rules), *site, std::move(popts), std::move(out), options.report, tally));
   }
   runtime::ShardedDetectorOptions ropts;
   ropts.shards = options.shards > 0 ? options.shards : 0;  // 0: one per core
   ropts.profile = std::move(popts);
   ropts.site = *site;
   return std::unique_ptr<EventConsumer>(new ShardedDetectionConsumer(
-      std::move(ropts), std::move(rules), std::move(out), options.report, alerts));
+      std::move(ropts), std::move(rules), std::move(out), options.report, tally));
 }
 
 }  // namespace credwatch::replay

@@ -38,7 +38,7 @@ class EventWriter : public EventConsumer {
 absl::StatusOr<std::shared_ptr<const rules::RuleSet>> LoadReplayRules(const Config& config);
 absl::StatusOr<std::unique_ptr<EventConsumer>> MakeDetectionConsumer(
     const ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
-    std::unique_ptr<OutputFile> out, int64_t* alerts);
+    std::unique_ptr<OutputFile> out, DetectionTally* tally);
 
 absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
   ReplayOptions opts = options;
@@ -50,12 +50,12 @@ absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
     // Decoders copy the source fields the rules read (CloudTrail paths, ...).
     opts.projection_for = [rule_set](Format f) { return &rule_set->projection(f); };
   }
-  int64_t alerts = 0;
+  DetectionTally tally;
   std::unique_ptr<EventConsumer> consumer;
   std::string state_note;
   if (opts.emit == Emit::kAlerts && !opts.state.dir.empty()) {
     // Durable state: the consumer owns the output (it cuts it back on resume).
-    auto c = state::MakeDurableDetectionConsumer(opts, rule_set, &alerts, &state_note);
+    auto c = state::MakeDurableDetectionConsumer(opts, rule_set, &tally, &state_note);
     if (!c.ok()) return c.status();
     consumer = std::move(*c);
   } else {
@@ -64,14 +64,16 @@ absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
     if (opts.emit == Emit::kEvents) {
       consumer = std::make_unique<EventWriter>(std::move(*out));
     } else {
-      auto c = MakeDetectionConsumer(opts, rule_set, std::move(*out), &alerts);
+      auto c = MakeDetectionConsumer(opts, rule_set, std::move(*out), &tally);
       if (!c.ok()) return c.status();
       consumer = std::move(*c);
     }
   }
   auto summary = MergeInputs(opts, *consumer);
   if (summary.ok()) {
-    summary->alerts = alerts;
+    summary->alerts = tally.alerts;
+    summary->windows_dropped_limit = tally.windows_dropped_limit;
+    summary->windows_dropped_budget = tally.windows_dropped_budget;
     summary->state = state_note;
   }
   return summary;
@@ -111,6 +113,12 @@ std::string FormatSummary(const ReplaySummary& s) {
     out += "\n";
   }
   for (const auto& e : s.input_errors) absl::StrAppend(&out, "  input not read: ", e, "\n");
+  if (s.windows_dropped_limit || s.windows_dropped_budget) {
+    // Detection was weakened: correlations may have missed what these held.
+    absl::StrAppend(&out, "  correlation windows dropped before their end: ", s.windows_dropped_limit,
+                    " at the per-rule limit, ", s.windows_dropped_budget,
+                    " over memory_budget's window share (raise state.memory_budget)\n");
+  }
   if (!s.state.empty()) absl::StrAppend(&out, "  ", s.state, "\n");
   return out;
 }

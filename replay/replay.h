@@ -88,12 +88,23 @@ class EventConsumer {
   virtual bool WantsMore() const { return true; }
 };
 
+// What a detection consumer counts while it runs; read after Finish.
+struct DetectionTally {
+  int64_t alerts = 0;
+  uint64_t windows_dropped_limit = 0;
+  uint64_t windows_dropped_budget = 0;
+};
+
 struct ReplaySummary {
   InputStats input;
   int64_t inputs = 0;
   int64_t late_events = 0;   // later than max_disorder behind their input
   int64_t events_out = 0;
   int64_t alerts = 0;
+  // Open correlation windows dropped before their end, at the per-rule
+  // group limit and over memory_budget's window share (durable state).
+  uint64_t windows_dropped_limit = 0;
+  uint64_t windows_dropped_budget = 0;
   double seconds = 0;
   std::map<std::string, int64_t> events_by_format;
   std::map<std::string, int64_t> events_by_action;

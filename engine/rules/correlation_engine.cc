@@ -39,6 +39,12 @@ struct CorrelationEngine::GroupState {
   // written (bit i: head[i]; bit kHeadEvidences + s: tail slot s).
   bool dirty = false;
   bool persisted = false;
+  // Memory accounting (CorrelationEngine::bytes()): what Footprint gave
+  // when last counted, and the text bytes of the blast radius lists and of
+  // the distinct values, kept as they change.
+  size_t accounted = 0;
+  std::array<size_t, 3> blast_text{};
+  size_t distinct_text = 0;
   BlastRadius::Inserted blast_added;
   uint8_t evidences_written = 0;
   std::vector<std::string> values;
@@ -96,6 +102,62 @@ struct CorrelationEngine::GroupState {
       out->push_back(tail[(tail_next + i) % kTailEvidences]);
   }
 };
+
+namespace {
+
+// Bytes a group holds, estimated from sizes only (not capacities), so the
+// same content counts the same after a restore: the budget then drops the
+// same windows in a resumed run as in a clean one.
+constexpr size_t kStringBytes = sizeof(std::string);
+size_t TextBytes(const std::vector<std::string>& v) {
+  size_t n = v.size() * kStringBytes;
+  for (const auto& s : v) n += s.size();
+  return n;
+}
+
+}  // namespace
+
+size_t CorrelationEngine::Footprint(const GroupState& g) {
+  // The group, its map slot and its heap entry (each with the key).
+  constexpr size_t kFixed = sizeof(GroupState) + sizeof(HeapEntry) + 64;
+  const BlastRadius& b = g.blast;
+  return kFixed + 2 * g.key.size() + TextBytes(g.values) + TextBytes(g.head) + TextBytes(g.tail) +
+         (b.tenants.size() + b.objects.size() + b.destinations.size()) * kStringBytes +
+         g.blast_text[0] + g.blast_text[1] + g.blast_text[2] +
+         g.points.size() * sizeof(g.points[0]) +
+         g.distinct.size() * (kStringBytes + 2 * sizeof(int64_t)) + g.distinct_text +
+         g.last_by_ref.size() * sizeof(int64_t) + g.chain.size() * sizeof(g.chain[0]) +
+         g.credential.size() + g.tenant.size() + g.src_ip.size();
+}
+
+void CorrelationEngine::CountBlast(GroupState& g, const std::array<size_t, 3>& sizes_before) {
+  const std::vector<std::string>* lists[] = {&g.blast.tenants, &g.blast.objects, &g.blast.destinations};
+  for (size_t l = 0; l < 3; ++l) {
+    if (lists[l]->size() == sizes_before[l]) continue;  // nothing inserted (lists only grow)
+    size_t n = 0;
+    for (const auto& v : *lists[l]) n += v.size();
+    g.blast_text[l] = n;
+  }
+}
+
+void CorrelationEngine::AccountAll() {
+  bytes_ = 0;
+  for (NodeState& ns : nodes_) {
+    for (auto& [key, g] : ns.groups) {
+      CountBlast(*g, {SIZE_MAX, SIZE_MAX, SIZE_MAX});
+      g->distinct_text = 0;
+      for (const auto& [value, t] : g->distinct) g->distinct_text += value.size();
+      g->accounted = 0;
+      Account(*g);
+    }
+  }
+}
+
+void CorrelationEngine::Account(GroupState& g) {
+  const size_t now = Footprint(g);
+  bytes_ = bytes_ - g.accounted + now;
+  g.accounted = now;
+}
 
 // What a correlation hands to the correlation that references it.
 struct CorrelationEngine::Fired {
@@ -170,6 +232,26 @@ void CorrelationEngine::OnMatch(int detection, const Event& e, const ShardScope&
     }
     Feed(bc.node, bc.ref, in, out);
   }
+  if (options_.window_budget_bytes > 0 && bytes_ > options_.window_budget_bytes) EnforceBudget();
+}
+
+void CorrelationEngine::EnforceBudget() {
+  // The window that ends first, over all instances (ties: the inner
+  // instance, as AdvanceWatermark), until the windows fit.
+  while (bytes_ > options_.window_budget_bytes) {
+    int best = -1;
+    int64_t best_deadline = INT64_MAX;
+    for (int n = static_cast<int>(nodes_.size()) - 1; n >= 0; --n) {
+      const int64_t d = CleanTop(n);
+      if (d < best_deadline) {
+        best_deadline = d;
+        best = n;
+      }
+    }
+    if (best < 0) return;
+    EvictOne(best);
+    ++stats_->groups_over_budget;
+  }
 }
 
 void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Detection>* out) {
@@ -187,7 +269,14 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
   }
   bool created = false;
   if (it == ns.groups.end()) {
-    if (ns.groups.size() >= data_.limits.max_groups_per_rule) EvictOne(node);
+    // A later step of an ordered chain cannot start one: opening a window
+    // for it would only hold memory (every successful login of every
+    // credential, for brute force then success).
+    if (rule.type == CorrelationType::kTemporalOrdered && ref > 0) return;
+    if (ns.groups.size() >= data_.limits.max_groups_per_rule) {
+      EvictOne(node);
+      ++stats_->groups_evicted;
+    }
     auto g = std::make_unique<GroupState>();
     g->generation = ++generation_;
     g->key = key;
@@ -207,7 +296,10 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
     const Event& e = *in.event;
     g.first_seen = std::min(g.first_seen, e.time_ns);
     g.last_seen = std::max(g.last_seen, e.time_ns);
+    const std::array<size_t, 3> before = {g.blast.tenants.size(), g.blast.objects.size(),
+                                          g.blast.destinations.size()};
     g.blast.Add(e, track_changes_ ? &g.blast_added : nullptr);
+    CountBlast(g, before);
     AppendEvidenceJson(data_, e, g.NextEvidenceSlot());
     if (!e.credential.empty()) g.credential.assign(e.credential.data(), e.credential.size());
     if (!e.tenant.empty()) g.tenant.assign(e.tenant.data(), e.tenant.size());
@@ -216,7 +308,10 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
     const Detection& d = in.fired->detection;
     g.first_seen = std::min(g.first_seen, d.first_seen_ns);
     g.last_seen = std::max(g.last_seen, d.last_seen_ns);
+    const std::array<size_t, 3> before = {g.blast.tenants.size(), g.blast.objects.size(),
+                                          g.blast.destinations.size()};
     g.blast.Merge(d.blast, track_changes_ ? &g.blast_added : nullptr);
+    CountBlast(g, before);
     for (const auto& ev : d.evidences) *g.NextEvidenceSlot() = ev;
     if (!d.credential.empty()) g.credential = d.credential;
     if (!d.tenant.empty()) g.tenant = d.tenant;
@@ -264,10 +359,12 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
     }
     case CorrelationType::kValueCount: {
       auto [vit, inserted] = g.distinct.try_emplace(*in.text, in.time);
+      if (inserted) g.distinct_text += vit->first.size();
       if (!inserted) vit->second = std::max(vit->second, in.time);
       if (!rule.anchored) {
         for (auto d = g.distinct.begin(); d != g.distinct.end();) {
           if (d->second < window_floor) {
+            g.distinct_text -= d->first.size();
             g.distinct.erase(d++);
           } else {
             ++d;
@@ -282,6 +379,7 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
               (d->second == oldest->second && d->first < oldest->first))
             oldest = d;
         }
+        g.distinct_text -= oldest->first.size();
         g.distinct.erase(oldest);
       }
       if (!rule.anchored) fire = rule.condition.Holds(static_cast<double>(g.distinct.size()));
@@ -318,6 +416,7 @@ void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Det
   }
   g.deadline = rule.anchored ? g.window_start + span : g.max_time + span;
   if (created) ns.heap.push(HeapEntry{g.deadline, g.key, g.generation});
+  Account(g);
   MarkChanged(node, &g);
   if (fire) Fire(node, &g, in.time, out);
 }
@@ -354,6 +453,7 @@ std::unique_ptr<CorrelationEngine::GroupState> CorrelationEngine::Take(int node,
       deleted_[node].push_back(std::move(key));
     });
   }
+  bytes_ -= g->accounted;
   auto it = nodes_[node].groups.find(g->key);
   std::unique_ptr<GroupState> owned = std::move(it->second);
   nodes_[node].groups.erase(it);
@@ -435,7 +535,6 @@ void CorrelationEngine::EvictOne(int node) {
   ns.heap.pop();
   auto it = ns.groups.find(key);
   if (it != ns.groups.end()) Erase(node, it->second.get());
-  ++stats_->groups_evicted;
 }
 
 void CorrelationEngine::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
@@ -840,6 +939,7 @@ absl::Status CorrelationEngine::RestoreState(std::string_view bytes) {
   if (!in.done()) return damaged();
   nodes_ = std::move(nodes);
   generation_ = generation;
+  AccountAll();
   return absl::OkStatus();
 }
 
@@ -883,6 +983,7 @@ absl::Status CorrelationEngine::RestoreChanges(std::string_view header, const St
   }
   nodes_ = std::move(nodes);
   generation_ = generation;
+  AccountAll();
   TrackChanges();
   return absl::OkStatus();
 }

@@ -55,6 +55,9 @@ class CorrelationEngine {
   void OnMatch(int detection, const Event& e, const ShardScope& scope, std::vector<Detection>* out);
   void AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out);
   uint64_t num_groups() const;
+  // Estimated bytes of the open groups (what EvaluatorOptions::
+  // window_budget_bytes bounds).
+  size_t bytes() const { return bytes_; }
   // Evaluator::SerializeState / RestoreState.
   void SerializeState(std::string* out) const;
   absl::Status RestoreState(std::string_view bytes);
@@ -94,7 +97,16 @@ class CorrelationEngine {
   std::unique_ptr<GroupState> Take(int node, GroupState* g);
   // Drops stale heap entries; returns the live top's deadline or INT64_MAX.
   int64_t CleanTop(int node);
+  // Drops the group of `node` that ends first (none if it has none).
   void EvictOne(int node);
+  // Drops the groups that end first until bytes_ fits the budget.
+  void EnforceBudget();
+  static size_t Footprint(const GroupState& g);
+  // Recounts the text of the blast radius lists whose size is not the one
+  // in `sizes_before`.
+  static void CountBlast(GroupState& g, const std::array<size_t, 3>& sizes_before);
+  void Account(GroupState& g);
+  void AccountAll();
   void MarkChanged(int node, GroupState* g);
   // Sizes of a group's stored lists: blast radius tenants, objects and
   // destinations, head and tail evidences.
@@ -119,6 +131,7 @@ class CorrelationEngine {
   EvaluatorStats* stats_;
   std::vector<NodeState> nodes_;
   uint64_t generation_ = 0;
+  size_t bytes_ = 0;
   // Change tracking (on once durable state asks for changes): per node, the
   // keys of groups changed, and the record keys of persisted groups erased,
   // since the last SerializeChanges.

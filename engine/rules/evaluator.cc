@@ -124,6 +124,7 @@ class EvaluatorState {
   EvaluatorStats stats() const {
     EvaluatorStats s = stats_;
     s.groups = corr_.num_groups();
+    s.group_bytes = corr_.bytes();
     return s;
   }
 

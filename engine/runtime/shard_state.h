@@ -53,6 +53,10 @@ class ShardState {
   // The shard's evaluator was replaced (a rule reload): the next part
   // rewrites every group record.
   virtual void RulesReplaced() = 0;
+  // Memory the shard's open correlation windows may hold (bytes, estimated;
+  // rules::EvaluatorOptions::window_budget_bytes). 0: no bound but the
+  // rules' own limits.
+  virtual size_t window_budget_bytes() const { return 0; }
 };
 
 }  // namespace credwatch::runtime

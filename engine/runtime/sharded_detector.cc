@@ -208,7 +208,21 @@ struct Shard {
   bool a_done = false;
   uint64_t owned_events = 0;  // stage A
   uint64_t forwarded = 0;     // calls this shard's stage A sent elsewhere
+  // Correlation windows dropped by evaluators replaced at a reload.
+  uint64_t windows_dropped_limit = 0;
+  uint64_t windows_dropped_budget = 0;
   std::thread thread;
+
+  void NewEvaluator(const std::shared_ptr<const RulesBundle>& bundle) {
+    if (evaluator) {
+      const rules::EvaluatorStats old = evaluator->stats();
+      windows_dropped_limit += old.groups_evicted;
+      windows_dropped_budget += old.groups_over_budget;
+    }
+    rules::EvaluatorOptions eo;
+    if (state) eo.window_budget_bytes = state->window_budget_bytes();
+    evaluator = std::make_unique<rules::Evaluator>(bundle->rules, eo);  // frees the old one
+  }
 };
 
 }  // namespace
@@ -318,7 +332,7 @@ void ShardedDetector::Impl::Start() {
   for (auto& sp : shards) {
     sp->routing_rules = bundle;
     sp->eval_rules = bundle;
-    sp->evaluator = std::make_unique<rules::Evaluator>(bundle->rules);
+    sp->NewEvaluator(bundle);
     sp->hashes.resize(bundle->max_routes);
   }
   current.assign(n, nullptr);
@@ -537,7 +551,7 @@ void ShardedDetector::Impl::ApplyMarker(Shard& s, const Marker& m, OutBatch& out
   }
   if (m.rules) {
     s.eval_rules = m.rules;
-    s.evaluator = std::make_unique<rules::Evaluator>(m.rules->rules);  // frees the old one
+    s.NewEvaluator(m.rules);
     if (s.state) s.state->RulesReplaced();
   }
   if (m.commit != 0) {
@@ -805,6 +819,9 @@ ShardedDetectorStats ShardedDetector::stats() const {
   for (const auto& s : impl_->shards) {
     st.shard_events.push_back(s->owned_events);
     st.forwarded += s->forwarded;
+    const rules::EvaluatorStats es = s->evaluator->stats();
+    st.windows_dropped_limit += s->windows_dropped_limit + es.groups_evicted;
+    st.windows_dropped_budget += s->windows_dropped_budget + es.groups_over_budget;
   }
   return st;
 }

@@ -120,6 +120,10 @@ struct ShardedDetectorStats {
   uint64_t rule_switches = 0;
   uint64_t producer_waits = 0;  // the producer found a ring full or no free batch
   std::vector<uint64_t> shard_events;  // per shard: events it owned (stage A)
+  // Open correlation windows dropped before their end: at the per-rule
+  // group limit, and over the state's window budget (ShardState).
+  uint64_t windows_dropped_limit = 0;
+  uint64_t windows_dropped_budget = 0;
 };
 
 class ShardedDetector {

@@ -12,6 +12,12 @@ namespace {
 
 constexpr std::string_view kEvaluatorKey = "evaluator/0";  // one shard
 
+rules::EvaluatorOptions EvaluatorOptionsFor(const StateStore& store) {
+  rules::EvaluatorOptions o;
+  o.window_budget_bytes = static_cast<size_t>(store.window_budget_bytes());
+  return o;
+}
+
 }  // namespace
 
 DetectorOptions DetectorOptionsFromConfig(const Config& config, int64_t retention_ns) {
@@ -26,7 +32,7 @@ DurableDetector::DurableDetector(const DetectorOptions& options,
                                  std::shared_ptr<const rules::RuleSet> rules,
                                  std::shared_ptr<const Site> site, StateStore* store)
     : options_(options),
-      evaluator_(std::make_unique<rules::Evaluator>(rules)),
+      evaluator_(std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store))),
       order_(std::make_unique<runtime::DetectionOrder>(*rules)),
       site_(std::move(site)),
       store_(store),
@@ -103,11 +109,11 @@ absl::Status DurableDetector::RestoreFolder() {
 }
 
 void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, bool* kept_windows) {
-  auto next = std::make_unique<rules::Evaluator>(rules);
+  auto next = std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store_));
   std::string windows;
   evaluator_->SerializeState(&windows);
   const bool kept = next->RestoreState(windows).ok();
-  if (!kept) next = std::make_unique<rules::Evaluator>(rules);
+  if (!kept) next = std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store_));
   evaluator_ = std::move(next);
   rewrite_windows_ = true;  // new record keys: the next commit writes them all
   order_ = std::make_unique<runtime::DetectionOrder>(*rules);

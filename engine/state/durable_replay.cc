@@ -650,12 +650,12 @@ std::string ResumeNote(const DurableRun& run, bool fast, uint32_t shards) {
 class DurableDetectionConsumer {
  public:
   DurableDetectionConsumer(const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
-                           std::shared_ptr<const Site> site, std::unique_ptr<DurableRun> run, int64_t* alerts)
+                           std::shared_ptr<const Site> site, std::unique_ptr<DurableRun> run, replay::DetectionTally* tally)
       : run_(std::move(run)),
         detector_(DetectorOptionsFromConfig(options.config, options.state.retention_ns), std::move(rules),
                   std::move(site), run_->store()),
         report_path_(options.report),
-        alerts_(alerts) {}
+        tally_(tally) {}
 
   // Restores what the last commit holds. `note` as MakeDurableDetectionConsumer's.
   absl::Status Start(std::string* note);
@@ -704,6 +704,9 @@ class DurableDetectionConsumer {
     }
     absl::Status closed = run_->Close(/*acknowledge=*/status_.ok() && live);
     if (status_.ok()) status_ = closed;
+    const rules::EvaluatorStats es = detector_.evaluator().stats();
+    tally_->windows_dropped_limit = es.groups_evicted;
+    tally_->windows_dropped_budget = es.groups_over_budget;
     if (status_.ok()) status_ = WriteReport(report_path_, detector_.folder());
     return status_;
   }
@@ -722,7 +725,7 @@ class DurableDetectionConsumer {
     if (absl::Status s = detector_.status(); !s.ok()) return Fail(s);
     for (AlertLine& a : detector_.TakeAlerts()) {
       pending_alerts_.push_back(std::move(a.line));
-      ++*alerts_;
+      ++tally_->alerts;
     }
   }
 
@@ -752,7 +755,7 @@ class DurableDetectionConsumer {
   std::unique_ptr<DurableRun> run_;
   DurableDetector detector_;
   std::string report_path_;
-  int64_t* alerts_;
+  replay::DetectionTally* tally_;
 
   Phase phase_ = Phase::kLive;
   SequencePosition position_;
@@ -922,13 +925,13 @@ class ShardedDurableConsumer : public replay::EventConsumer {
  public:
   ShardedDurableConsumer(const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
                          std::shared_ptr<const Site> site, std::unique_ptr<DurableRun> run, uint32_t shards,
-                         int64_t* alerts)
+                         replay::DetectionTally* tally)
       : run_(std::move(run)),
         publisher_(std::move(rules)),
         schedule_(options.state),
         shards_(shards),
         report_path_(options.report),
-        alerts_(alerts) {
+        tally_(tally) {
     const DetectorOptions dopts = DetectorOptionsFromConfig(options.config, options.state.retention_ns);
     runtime::ShardedDetectorOptions o;
     o.shards = static_cast<int>(shards);
@@ -1008,6 +1011,9 @@ class ShardedDurableConsumer : public replay::EventConsumer {
       if (status.ok() && !position_.EndsAtCut()) status = run_->Mismatch();
     }
     // The output thread is joined: its fields are this thread's now.
+    const runtime::ShardedDetectorStats st = detector_->stats();
+    tally_->windows_dropped_limit = st.windows_dropped_limit;
+    tally_->windows_dropped_budget = st.windows_dropped_budget;
     if (status.ok()) status = detector_->status();
     if (status.ok()) status = commit_status_;
     absl::Status closed = run_->Close(/*acknowledge=*/status.ok() && live_);
@@ -1042,7 +1048,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
     std::string& line = pending_alerts_.emplace_back();
     alert::AppendFindingJson(f, &line);
     line.push_back('\n');
-    ++*alerts_;
+    ++tally_->alerts;
   }
   void Commit(uint64_t number, std::vector<StateBatch>& parts) {
     DurableRun::Cut cut;
@@ -1073,7 +1079,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   CommitSchedule schedule_;
   const uint32_t shards_;
   std::string report_path_;
-  int64_t* alerts_;
+  replay::DetectionTally* tally_;
   replay::MergeCursorFn cursor_;
 
   // Merge thread. (The output thread commits, so this thread keeps its own
@@ -1108,7 +1114,7 @@ uint32_t DurableShards(int requested) {
 
 absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsumer(
     const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
-    int64_t* alerts, std::string* note) {
+    replay::DetectionTally* tally, std::string* note) {
   auto files = ExpandInputs(options.inputs.empty() ? std::vector<std::string>{"-"} : options.inputs);
   if (!files.ok()) return files.status();
   for (const std::string& f : *files) {
@@ -1144,11 +1150,11 @@ absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsu
   }
   if (sharded) {
     auto consumer = std::make_unique<ShardedDurableConsumer>(options, std::move(rules), *site, std::move(run),
-                                                             shards, alerts);
+                                                             shards, tally);
     if (absl::Status s = consumer->Start(note); !s.ok()) return s;
     return std::unique_ptr<replay::EventConsumer>(std::move(consumer));
   }
-  auto consumer = std::make_unique<DurableDetectionConsumer>(options, std::move(rules), *site, std::move(run), alerts);
+  auto consumer = std::make_unique<DurableDetectionConsumer>(options, std::move(rules), *site, std::move(run), tally);
   if (absl::Status s = consumer->Start(note); !s.ok()) return s;
   return std::unique_ptr<replay::EventConsumer>(
       std::make_unique<PipelinedDurableConsumer>(std::move(consumer), options.state));

@@ -66,7 +66,7 @@ namespace credwatch::state {
 // receives one line about the resume for the summary ("" for a fresh start).
 absl::StatusOr<std::unique_ptr<replay::EventConsumer>> MakeDurableDetectionConsumer(
     const replay::ReplayOptions& options, std::shared_ptr<const rules::RuleSet> rules,
-    int64_t* alerts, std::string* note);
+    replay::DetectionTally* tally, std::string* note);
 
 }  // namespace credwatch::state
 

@@ -39,6 +39,11 @@ DurableShardState::DurableShardState(const DetectorOptions& options, StateStore*
   profiles_.SetWatermark(initial_watermark_ns);
 }
 
+size_t DurableShardState::window_budget_bytes() const {
+  // Split evenly, as the profile share is.
+  return static_cast<size_t>(std::max<int64_t>(1, store_->window_budget_bytes() / num_shards_));
+}
+
 absl::StatusOr<bool> DurableShardState::CanRestore(StateStore* store, uint32_t num_shards) {
   std::string value;
   for (uint32_t k = 0; k < num_shards; ++k) {

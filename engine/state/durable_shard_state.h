@@ -43,6 +43,7 @@ class DurableShardState : public runtime::ShardState {
   absl::Status CollectProfiles(bool evict) override;
   absl::Status CollectWindows(rules::Evaluator& evaluator, StateBatch* part) override;
   void RulesReplaced() override { rewrite_windows_ = true; }
+  size_t window_budget_bytes() const override;
 
   const ProfileCache& profiles() const { return profiles_; }
 

@@ -300,11 +300,16 @@ StateStore::StateStore() : impl_(std::make_unique<Impl>()) {}
 StateStore::~StateStore() = default;
 
 int64_t StateStore::profile_budget_bytes() const {
-  // 5/8; with 1/8 block cache and 1/8 memtables that leaves 1/8 for what the
-  // profiles' own accounting cannot see: credentials added between commits,
-  // a hash table's transient double size while it grows, allocator slack
-  // (measured ~10% over the share with 2M credentials, bench/README.md).
-  return std::max(options_.memory_budget_bytes, kMinBudget) / 8 * 5;
+  // 3/8; with 2/8 windows, 1/8 block cache and 1/8 memtables that leaves
+  // 1/8 for what the profiles' own accounting cannot see: credentials added
+  // between commits, a hash table's transient double size while it grows,
+  // allocator slack (measured ~10% over the share with 2M credentials,
+  // bench/README.md).
+  return std::max(options_.memory_budget_bytes, kMinBudget) / 8 * 3;
+}
+
+int64_t StateStore::window_budget_bytes() const {
+  return std::max(options_.memory_budget_bytes, kMinBudget) / 8 * 2;
 }
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions& options) {

@@ -175,8 +175,11 @@ class StateStore {
   bool created() const { return created_; }
   const std::string& dir() const { return dir_; }
   const StateOptions& options() const { return options_; }
-  // Bytes of profiles the owner may keep in memory (5/8 of the budget).
+  // Shares of memory_budget (docs/state.md): profiles the owner may keep in
+  // memory (3/8) and open correlation windows (2/8); RocksDB's block cache
+  // and memtables take 1/8 each, and 1/8 is headroom.
   int64_t profile_budget_bytes() const;
+  int64_t window_budget_bytes() const;
   StoreStats Stats() const;
 
  private:

@@ -298,6 +298,77 @@ correlation: {type: event_count, rules: failed_login, group-by: credential, time
   EXPECT_TRUE(out.empty());
 }
 
+TEST_F(CorrelationTest, WindowsAreBoundedByTheirByteBudget) {
+  auto set = MustCompile(With(R"(title: Brute force
+id: brute
+correlation: {type: event_count, rules: failed_login, group-by: credential, timespan: 1h, condition: {gte: 3}}
+)"));
+  ASSERT_TRUE(set);
+  EvaluatorOptions options;
+  options.window_budget_bytes = 64 << 10;
+  Evaluator eval(set, options);
+  std::vector<Detection> out;
+  // 2000 credentials fail once each, one a second: far more than 64 KiB.
+  for (int i = 0; i < 2000; ++i) eval.Process(Login(i, "user" + std::to_string(i), false), &out);
+  const EvaluatorStats st = eval.stats();
+  EXPECT_LE(st.group_bytes, options.window_budget_bytes);
+  EXPECT_GT(st.group_bytes, options.window_budget_bytes / 2);
+  EXPECT_GT(st.groups_over_budget, 1000u);
+  EXPECT_EQ(st.groups + st.groups_over_budget, 2000u);
+  EXPECT_EQ(st.groups_evicted, 0u);  // the per-rule limit is not what dropped them
+  // The windows that end last are kept: the newest credential still fires.
+  eval.Process(Login(2000, "user1999", false), &out);
+  eval.Process(Login(2001, "user1999", false), &out);
+  EXPECT_EQ(CountRule(out, "brute"), 1);
+  // The oldest was dropped: its next failures start over.
+  out.clear();
+  eval.Process(Login(2002, "user0", false), &out);
+  eval.Process(Login(2003, "user0", false), &out);
+  EXPECT_EQ(CountRule(out, "brute"), 0);
+}
+
+TEST_F(CorrelationTest, WindowBytesCountTheSameAfterARestore) {
+  // A resumed run must drop the same windows as a clean one: the estimate
+  // depends on what a group holds, not on how its buffers grew.
+  auto set = MustCompile(With(R"(title: Reads then send
+id: reads
+correlation: {type: value_count, rules: read, group-by: credential, timespan: 1h, condition: {field: object, gte: 50}}
+)"));
+  ASSERT_TRUE(set);
+  Evaluator eval(set);
+  std::vector<Detection> out;
+  for (int i = 0; i < 300; ++i) {
+    Event e = Read(i, "user" + std::to_string(i % 7));
+    e.object = f_.S("/srv/t00" + std::to_string(i % 3) + "/file-" + std::to_string(i) + ".csv");
+    eval.Process(e, &out);
+  }
+  ASSERT_GT(eval.stats().group_bytes, 0u);
+  std::string state;
+  eval.SerializeState(&state);
+  Evaluator restored(set);
+  ASSERT_TRUE(restored.RestoreState(state).ok());
+  EXPECT_EQ(restored.stats().group_bytes, eval.stats().group_bytes);
+  EXPECT_EQ(restored.stats().groups, 7u);
+}
+
+TEST_F(CorrelationTest, ALaterStepAloneOpensNoOrderedWindow) {
+  // Every successful login would otherwise hold a window for 10 minutes.
+  auto set = MustCompile(With(R"(title: Failure then success
+id: ordered
+correlation: {type: temporal_ordered, rules: [failed_login, login_ok], group-by: credential, timespan: 10m}
+)"));
+  ASSERT_TRUE(set);
+  Evaluator eval(set);
+  std::vector<Detection> out;
+  for (int i = 0; i < 100; ++i) eval.Process(Login(i, "user" + std::to_string(i), true), &out);
+  EXPECT_EQ(eval.stats().groups, 0u);
+  eval.Process(Login(100, "user1", false), &out);
+  eval.Process(Login(101, "user1", true), &out);
+  EXPECT_EQ(CountRule(out, "ordered"), 1);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].evidences.size(), 2u);  // the chain's events only
+}
+
 TEST_F(CorrelationTest, TemporalAnyOrder) {
   auto set = MustCompile(With(R"(title: Login and read
 id: both

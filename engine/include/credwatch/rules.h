@@ -210,6 +210,11 @@ struct ShardScope {
 struct EvaluatorOptions {
   // Emit detections of every rule, ignoring `generate: false` (rules test).
   bool emit_all = false;
+  // Bound on the open correlation windows' memory (estimated, bytes; 0: only
+  // CorrelationLimits). Past it, the windows that end first are dropped,
+  // counted in EvaluatorStats::groups_over_budget. Durable state sets it
+  // from memory_budget.
+  size_t window_budget_bytes = 0;
 };
 
 struct EvaluatorStats {
@@ -220,6 +225,8 @@ struct EvaluatorStats {
   uint64_t correlation_fires = 0;
   uint64_t groups = 0;            // live correlation groups now
   uint64_t groups_evicted = 0;    // dropped at max_groups_per_rule
+  uint64_t groups_over_budget = 0;  // dropped at window_budget_bytes
+  uint64_t group_bytes = 0;         // estimated bytes of the live groups now
   uint64_t skipped_no_group = 0;  // events lacking a group-by field
 };
 
