@@ -41,10 +41,10 @@ class ShardState {
   virtual absl::Status Observe(Event& e) = 0;
   // A watermark of the merge (the profiles' clock, for retention).
   virtual void SetWatermark(int64_t watermark_ns) = 0;
-  // A commit marker: the profile changes since the previous marker start
-  // this shard's part of the commit. `evict`: every earlier commit is on
-  // disk, so profiles that have not changed since may leave memory.
-  virtual absl::Status CollectProfiles(bool evict) = 0;
+  // Commit marker `commit`: the profile changes since the previous marker
+  // start this shard's part of it. Commits up to `landed` are on disk, so
+  // profiles unchanged since the one that wrote them may leave memory.
+  virtual absl::Status CollectProfiles(uint64_t commit, uint64_t landed) = 0;
 
   // Stage B at the same marker: adds the correlation groups that changed
   // and moves the finished part into `*part`.

@@ -482,8 +482,7 @@ void ShardedDetector::Impl::RunA(Shard& s) {
       // INT64_MAX is the end of input, not a time: the profiles' clock stays.
       if (marker.has_watermark && marker.watermark != INT64_MAX) s.state->SetWatermark(marker.watermark);
       if (marker.commit != 0 && s.status.ok()) {
-        const bool evict = landed.load(std::memory_order_acquire) + 1 >= marker.commit;
-        ShardFailed(s, s.state->CollectProfiles(evict));
+        ShardFailed(s, s.state->CollectProfiles(marker.commit, landed.load(std::memory_order_acquire)));
       }
     }
     if (!marker.rules) return;

@@ -82,12 +82,12 @@ void DurableShardState::SetWatermark(int64_t watermark_ns) {
   profiles_.SetWatermark(watermark_ns);
 }
 
-absl::Status DurableShardState::CollectProfiles(bool evict) {
-  // Evicted profiles are reloaded from the database: only once every part
-  // that wrote them is there.
-  if (evict) profiles_.EvictIfOverBudget();
+absl::Status DurableShardState::CollectProfiles(uint64_t commit, uint64_t landed) {
+  // Evicted profiles are reloaded from the database: only those whose part
+  // is there.
+  profiles_.EvictIfOverBudget(landed);
   StateBatch& part = parts_.emplace_back();
-  profiles_.CollectDirty(&part);
+  profiles_.CollectDirty(&part, commit);
   int64_t since_sweep = 0;
   if (watermark_ns_ != INT64_MIN &&
       (last_sweep_ns_ == INT64_MIN || __builtin_sub_overflow(watermark_ns_, last_sweep_ns_, &since_sweep) ||

@@ -40,7 +40,7 @@ class DurableShardState : public runtime::ShardState {
   absl::Status Restore(rules::Evaluator& evaluator) override;
   absl::Status Observe(Event& e) override { return profiles_.Observe(e); }
   void SetWatermark(int64_t watermark_ns) override;
-  absl::Status CollectProfiles(bool evict) override;
+  absl::Status CollectProfiles(uint64_t commit, uint64_t landed) override;
   absl::Status CollectWindows(rules::Evaluator& evaluator, StateBatch* part) override;
   void RulesReplaced() override { rewrite_windows_ = true; }
   size_t window_budget_bytes() const override;

@@ -121,7 +121,7 @@ absl::Status ProfileCache::Observe(Event& e) {
   return absl::OkStatus();
 }
 
-void ProfileCache::CollectDirty(StateBatch* batch) {
+void ProfileCache::CollectDirty(StateBatch* batch, uint64_t commit) {
   // Deletions first: a credential dropped and seen again is written after.
   for (const std::string& name : deleted_) batch->Delete(Family::kProfiles, name);
   deleted_.clear();
@@ -130,6 +130,7 @@ void ProfileCache::CollectDirty(StateBatch* batch) {
     auto it = entries_.find(name);
     if (it == entries_.end() || !it->second.dirty) continue;
     it->second.dirty = false;
+    it->second.written_in = commit;
     blob.clear();
     if (!profiles_->SerializeProfile(name, &blob)) continue;
     EncodeProfileRecord(it->second.latest_ns, blob, &record);
@@ -146,7 +147,10 @@ void ProfileCache::Detach() {
 void ProfileCache::Reattach() {
   if (detached_) store_ = detached_;
   detached_ = nullptr;
-  for (auto& [name, entry] : entries_) entry.dirty = false;
+  for (auto& [name, entry] : entries_) {
+    entry.dirty = false;
+    entry.written_in = 0;
+  }
   dirty_.clear();
 }
 
@@ -158,13 +162,13 @@ size_t ProfileCache::memory_bytes() const {
   return bytes + name_heap_bytes_;
 }
 
-size_t ProfileCache::EvictIfOverBudget() {
+size_t ProfileCache::EvictIfOverBudget(uint64_t landed) {
   if (!store_ || cache_.budget_bytes <= 0) return 0;
   const auto budget = static_cast<size_t>(cache_.budget_bytes);
   size_t used = memory_bytes();
   if (used <= budget) return 0;
-  // Least recently touched first, down to 3/4 of the budget. Dirty ones
-  // (none right after a commit) stay. An evicted profile frees its heap
+  // Least recently touched first, down to 3/4 of the budget. Dirty ones,
+  // and those whose commit is not on disk yet, stay. An evicted profile frees its heap
   // blocks; its slots stay for the credentials that come next, so the
   // tables do not grow past the most profiles ever held between commits.
   std::vector<std::pair<uint64_t, const std::string*>> order;
@@ -176,7 +180,8 @@ size_t ProfileCache::EvictIfOverBudget() {
   using Slot = std::pair<const std::string, Entry>;
   for (const auto& [touch, name] : order) {
     if (used <= target) break;
-    if (entries_.at(*name).dirty) continue;
+    const Entry& entry = entries_.at(*name);
+    if (entry.dirty || entry.written_in > landed) continue;
     // Its whole share: heap blocks, and the slots, which the next
     // credentials reuse or compaction returns.
     const size_t freed = profiles_->ApproxProfileBytes(*name) + (sizeof(Slot) + 1) * 8 / 7 +

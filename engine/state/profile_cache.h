@@ -5,13 +5,14 @@
 //   profiles.SetWatermark(w);             // at every watermark
 //   absl::Status s = profiles.Observe(e); // loads the credential if evicted
 //   ...
-//   profiles.CollectDirty(&batch);        // at a commit: changed profiles
+//   profiles.CollectDirty(&batch, n);     // at commit n: changed profiles
 //   store->Commit(batch);
-//   profiles.EvictIfOverBudget();         // then drop cold ones from memory
+//   profiles.EvictIfOverBudget(n);        // drop cold ones written by commits <= n
 //
-// Memory: when the profiles in memory exceed the budget after a commit, the
-// least recently touched ones are evicted (down to 3/4 of the budget). They
-// are committed already, so eviction loses nothing: the next event of an
+// Memory: when the profiles in memory exceed the budget, the least recently
+// touched ones whose commit is on disk are evicted (down to 3/4 of the
+// budget); a writer that lags pins only what its commits in flight wrote.
+// They are committed already, so eviction loses nothing: the next event of an
 // evicted credential reloads it (one RocksDB read), and Serialize/Restore is
 // exact, so the enrichment is the same as if it had stayed in memory.
 //
@@ -81,11 +82,13 @@ class ProfileCache {
   void SetWatermark(int64_t watermark_ns) { watermark_ns_ = watermark_ns; }
 
   // Adds the profiles changed since the last call (and the deletions of
-  // expired ones) to `batch`.
-  void CollectDirty(StateBatch* batch);
-  // After the commit of CollectDirty's batch: evicts cold profiles when over
-  // budget. Returns how many were evicted.
-  size_t EvictIfOverBudget();
+  // expired ones) to `batch`, which will be commit number `commit`.
+  void CollectDirty(StateBatch* batch, uint64_t commit = 0);
+  // Evicts cold profiles when over budget: those whose latest version is in
+  // a commit numbered `landed` or lower (on disk, so a reload reads it) and
+  // unchanged since. Commits still in flight do not hold eviction back.
+  // Returns how many were evicted.
+  size_t EvictIfOverBudget(uint64_t landed = UINT64_MAX);
   // Deletes the records of expired credentials (a scan of the family; call
   // now and then, e.g. once per day of event time) into `batch`.
   absl::Status Sweep(StateBatch* batch);
@@ -107,6 +110,7 @@ class ProfileCache {
     int64_t latest_ns = INT64_MIN;
     uint64_t last_touch = 0;
     bool dirty = false;
+    uint64_t written_in = 0;  // the commit holding its latest version (0: loaded)
   };
   bool Expired(int64_t latest_ns) const;
 

@@ -514,6 +514,43 @@ TEST(ProfileCacheTest, EvictionAndReloadChangeNothingAnEventSees) {
   EXPECT_GT(cache.stats().loads, 1000u);
 }
 
+TEST(ProfileCacheTest, EvictionGoesOnWhileCommitsAreInFlight) {
+  // As on the sharded runtime: the commits collected at the last markers
+  // are still being written. Profiles they wrote must stay until they land:
+  // a reload would read an older version, and the events would see it. The
+  // writer here lags 240 events, more than the 200 between a credential's
+  // events, so a profile evicted too early is reloaded stale. Profiles
+  // written by landed commits may go: eviction does not wait for the writer
+  // to catch up.
+  TempDir dir;
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  profile::ProfileOptions popts;
+  popts.learning_ns = 3 * kNsPerDay;
+  ProfileCache cache(popts, store->get(), ProfileCacheOptions{40 * 1000, 400 * kNsPerDay});
+  profile::ProfileStore plain(popts);
+  Script script = MakeScript();
+  std::deque<StateBatch> in_flight;
+  uint64_t commit = 0, landed = 0;
+  size_t evicted = 0, n = 0;
+  for (Event e : script.events) {
+    Event reference = e;
+    plain.Observe(reference);
+    ASSERT_TRUE(cache.Observe(e).ok());
+    ASSERT_TRUE(SameProfile(e.profile, reference.profile)) << "event " << n << " of " << e.credential;
+    if (++n % 20 != 0) continue;
+    evicted += cache.EvictIfOverBudget(landed);
+    cache.CollectDirty(&in_flight.emplace_back(), ++commit);
+    if (in_flight.size() > 12) {
+      ASSERT_TRUE((*store)->Commit(in_flight.front()).ok());
+      in_flight.pop_front();
+      ++landed;
+    }
+  }
+  EXPECT_GT(evicted, 500u);
+  EXPECT_GT(cache.stats().loads, 500u);
+}
+
 TEST(ProfileCacheTest, RetentionDropsIdleCredentialsWheneverTheSweepRuns) {
   TempDir dir;
   auto store = StateStore::Open(Options(dir.str()));
