@@ -386,7 +386,10 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
   dbo.paranoid_checks = true;
-  dbo.db_write_buffer_size = static_cast<size_t>(budget / 8);
+  // The memtables' 1/8: half for the ones being written, half for those
+  // being flushed (RocksDB flushes the largest once the written ones pass
+  // their half; measured 23 MB at a 64 MiB budget with a full 1/8 here).
+  dbo.db_write_buffer_size = static_cast<size_t>(budget / 16);
   // A write-ahead log file is deleted only once every family's data in it
   // is flushed; the small families (positions, meta) would otherwise keep
   // every log file alive (GBs on a long replay). Past this size the
