@@ -236,22 +236,28 @@ void CorrelationEngine::OnMatch(int detection, const Event& e, const ShardScope&
 }
 
 void CorrelationEngine::EnforceBudget() {
-  // The window that ends first, over all instances (ties: the inner
-  // instance, as AdvanceWatermark), until the windows fit.
   while (bytes_ > options_.window_budget_bytes) {
-    int best = -1;
-    int64_t best_deadline = INT64_MAX;
-    for (int n = static_cast<int>(nodes_.size()) - 1; n >= 0; --n) {
-      const int64_t d = CleanTop(n);
-      if (d < best_deadline) {
-        best_deadline = d;
-        best = n;
-      }
-    }
+    int64_t deadline;
+    const int best = EndsFirst(&deadline);
     if (best < 0) return;
     EvictOne(best);
     ++stats_->groups_over_budget;
   }
+}
+
+int CorrelationEngine::EndsFirst(int64_t* deadline) {
+  // On a tie the inner (later) instance first, so its output reaches its
+  // parent.
+  int best = -1;
+  *deadline = INT64_MAX;
+  for (int n = static_cast<int>(nodes_.size()) - 1; n >= 0; --n) {
+    const int64_t d = CleanTop(n);
+    if (d < *deadline) {
+      *deadline = d;
+      best = n;
+    }
+  }
+  return best;
 }
 
 void CorrelationEngine::Feed(int node, int ref, const Input& in, std::vector<Detection>* out) {
@@ -539,17 +545,8 @@ void CorrelationEngine::EvictOne(int node) {
 
 void CorrelationEngine::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
   while (true) {
-    // The group whose window ends first, over all instances; on a tie the
-    // inner (later) instance first, so its output reaches its parent.
-    int best = -1;
-    int64_t best_deadline = INT64_MAX;
-    for (int n = static_cast<int>(nodes_.size()) - 1; n >= 0; --n) {
-      const int64_t d = CleanTop(n);
-      if (d < best_deadline) {
-        best_deadline = d;
-        best = n;
-      }
-    }
+    int64_t best_deadline;
+    const int best = EndsFirst(&best_deadline);
     if (best < 0 || best_deadline >= t_ns) return;
     NodeState& ns = nodes_[best];
     const std::string key = ns.heap.top().key;

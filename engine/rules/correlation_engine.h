@@ -101,6 +101,9 @@ class CorrelationEngine {
   void EvictOne(int node);
   // Drops the groups that end first until bytes_ fits the budget.
   void EnforceBudget();
+  // The instance whose group ends first, over all instances, and that end
+  // (-1 and INT64_MAX when no group is open).
+  int EndsFirst(int64_t* deadline);
   static size_t Footprint(const GroupState& g);
   // Recounts the text of the blast radius lists whose size is not the one
   // in `sizes_before`.

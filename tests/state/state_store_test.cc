@@ -15,6 +15,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -485,33 +486,47 @@ bool SameProfile(const ProfileFields& a, const ProfileFields& b) {
          a.read_ratio_24h == b.read_ratio_24h;
 }
 
-TEST(ProfileCacheTest, EvictionAndReloadChangeNothingAnEventSees) {
+// Feeds MakeScript's events to a cache with room for about 40 of its 300
+// credentials and to a plain ProfileStore, asserting that every event sees
+// the same profile from both. `after` runs after each event (n: how many so
+// far). Returns the cache's stats.
+ProfileCacheStats CompareWithPlain(const std::function<void(StateStore&, ProfileCache&, size_t n)>& after) {
   TempDir dir;
   auto store = StateStore::Open(Options(dir.str()));
-  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return {};
   profile::ProfileOptions popts;
   popts.learning_ns = 3 * kNsPerDay;
-  // Room for about 40 of the 300 credentials.
   ProfileCache cache(popts, store->get(), ProfileCacheOptions{40 * 1000, 400 * kNsPerDay});
   profile::ProfileStore plain(popts);
   Script script = MakeScript();
-  size_t evicted = 0, n = 0;
+  size_t n = 0;
   for (Event e : script.events) {
     Event reference = e;
     plain.Observe(reference);
-    ASSERT_TRUE(cache.Observe(e).ok());
-    ASSERT_TRUE(SameProfile(e.profile, reference.profile))
-        << "event " << n << " of " << e.credential;
-    if (++n % 500 == 0) {  // a commit
-      StateBatch batch;
-      cache.CollectDirty(&batch);
-      ASSERT_TRUE((*store)->Commit(batch).ok());
-      evicted += cache.EvictIfOverBudget();
-      EXPECT_LE(cache.memory_bytes(), 40u * 1000 + 20'000);
+    EXPECT_TRUE(cache.Observe(e).ok());
+    if (!SameProfile(e.profile, reference.profile)) {
+      ADD_FAILURE() << "event " << n << " of " << e.credential << " saw another profile";
+      break;
     }
+    after(**store, cache, ++n);
+    if (::testing::Test::HasFailure()) break;
   }
+  return cache.stats();
+}
+
+TEST(ProfileCacheTest, EvictionAndReloadChangeNothingAnEventSees) {
+  size_t evicted = 0;
+  const ProfileCacheStats stats = CompareWithPlain([&](StateStore& store, ProfileCache& cache, size_t n) {
+    if (n % 500 != 0) return;  // a commit
+    StateBatch batch;
+    cache.CollectDirty(&batch);
+    ASSERT_TRUE(store.Commit(batch).ok());
+    evicted += cache.EvictIfOverBudget();
+    EXPECT_LE(cache.memory_bytes(), 40u * 1000 + 20'000);
+  });
   EXPECT_GT(evicted, 1000u);
-  EXPECT_GT(cache.stats().loads, 1000u);
+  EXPECT_GT(stats.loads, 1000u);
 }
 
 TEST(ProfileCacheTest, EvictionGoesOnWhileCommitsAreInFlight) {
@@ -522,33 +537,21 @@ TEST(ProfileCacheTest, EvictionGoesOnWhileCommitsAreInFlight) {
   // events, so a profile evicted too early is reloaded stale. Profiles
   // written by landed commits may go: eviction does not wait for the writer
   // to catch up.
-  TempDir dir;
-  auto store = StateStore::Open(Options(dir.str()));
-  ASSERT_TRUE(store.ok()) << store.status();
-  profile::ProfileOptions popts;
-  popts.learning_ns = 3 * kNsPerDay;
-  ProfileCache cache(popts, store->get(), ProfileCacheOptions{40 * 1000, 400 * kNsPerDay});
-  profile::ProfileStore plain(popts);
-  Script script = MakeScript();
   std::deque<StateBatch> in_flight;
   uint64_t commit = 0, landed = 0;
-  size_t evicted = 0, n = 0;
-  for (Event e : script.events) {
-    Event reference = e;
-    plain.Observe(reference);
-    ASSERT_TRUE(cache.Observe(e).ok());
-    ASSERT_TRUE(SameProfile(e.profile, reference.profile)) << "event " << n << " of " << e.credential;
-    if (++n % 20 != 0) continue;
+  size_t evicted = 0;
+  const ProfileCacheStats stats = CompareWithPlain([&](StateStore& store, ProfileCache& cache, size_t n) {
+    if (n % 20 != 0) return;
     evicted += cache.EvictIfOverBudget(landed);
     cache.CollectDirty(&in_flight.emplace_back(), ++commit);
     if (in_flight.size() > 12) {
-      ASSERT_TRUE((*store)->Commit(in_flight.front()).ok());
+      ASSERT_TRUE(store.Commit(in_flight.front()).ok());
       in_flight.pop_front();
       ++landed;
     }
-  }
+  });
   EXPECT_GT(evicted, 500u);
-  EXPECT_GT(cache.stats().loads, 500u);
+  EXPECT_GT(stats.loads, 500u);
 }
 
 TEST(ProfileCacheTest, RetentionDropsIdleCredentialsWheneverTheSweepRuns) {
