@@ -254,29 +254,36 @@ StateOptions StateOptionsFromConfig(const Config& config) {
 std::string_view FamilyName(Family f) { return kFamilyNames[static_cast<int>(f)]; }
 
 void StateBatch::Put(Family family, std::string_view key, std::string_view value) {
-  ops_.push_back(Op{family, false, std::string(key), std::string(value)});
-  bytes_ += key.size() + value.size();
+  ops_.push_back(Op{family, false, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size()),
+                    data_.size()});
+  data_.append(key);
+  data_.append(value);
 }
 
 void StateBatch::Delete(Family family, std::string_view key) {
-  ops_.push_back(Op{family, true, std::string(key), {}});
-  bytes_ += key.size();
+  ops_.push_back(Op{family, true, static_cast<uint32_t>(key.size()), 0, data_.size()});
+  data_.append(key);
 }
 
 void StateBatch::Append(StateBatch&& other) {
   if (ops_.empty()) {
-    ops_ = std::move(other.ops_);
+    std::swap(ops_, other.ops_);
+    std::swap(data_, other.data_);
   } else {
-    ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
-                std::make_move_iterator(other.ops_.end()));
+    const size_t base = data_.size();
+    ops_.reserve(ops_.size() + other.ops_.size());
+    for (Op op : other.ops_) {
+      op.offset += base;
+      ops_.push_back(op);
+    }
+    data_.append(other.data_);
   }
-  bytes_ += other.bytes_;
   other.Clear();
 }
 
 void StateBatch::Clear() {
   ops_.clear();
-  bytes_ = 0;
+  data_.clear();
 }
 
 struct StateStore::Impl {
@@ -526,8 +533,10 @@ absl::Status StateStore::Commit(StateBatch& batch) {
   if (!failed_.ok()) return failed_;
   rocksdb::WriteBatch wb(batch.bytes() + 32 * batch.size() + 64);
   for (const StateBatch::Op& op : batch.ops_) {
-    rocksdb::Status s = op.del ? wb.Delete(impl_->cf(op.family), op.key)
-                               : wb.Put(impl_->cf(op.family), op.key, op.value);
+    const rocksdb::Slice key(batch.data_.data() + op.offset, op.key_size);
+    rocksdb::Status s = op.del ? wb.Delete(impl_->cf(op.family), key)
+                               : wb.Put(impl_->cf(op.family), key,
+                                        rocksdb::Slice(key.data() + op.key_size, op.value_size));
     if (!s.ok()) {
       failed_ = FromRocks(s, dir_, "building a commit");
       return failed_;

@@ -116,28 +116,33 @@ enum class Family : uint8_t { kMeta, kProfiles, kWindows, kPositions, kOutbox, k
 inline constexpr int kNumFamilies = 6;
 std::string_view FamilyName(Family f);  // "meta", "profiles", ...
 
-// The changes of one commit. Not thread-safe.
+// The changes of one commit. Keys and values are copied into one buffer, so
+// a batch allocates only as it grows (and not per change), and the thread
+// that commits it frees one block, not one per change. Not thread-safe.
 class StateBatch {
  public:
   void Put(Family family, std::string_view key, std::string_view value);
   void Delete(Family family, std::string_view key);
   // Moves `other`'s changes after this batch's (a shard's batch into the commit).
   void Append(StateBatch&& other);
+  // Keeps the memory for the next commit's changes.
   void Clear();
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
-  size_t bytes() const { return bytes_; }
+  // Bytes of keys and values.
+  size_t bytes() const { return data_.size(); }
 
  private:
   friend class StateStore;
   struct Op {
     Family family;
     bool del;
-    std::string key;
-    std::string value;
+    uint32_t key_size;
+    uint32_t value_size;
+    size_t offset;  // of the key in data_; the value follows it
   };
   std::vector<Op> ops_;
-  size_t bytes_ = 0;
+  std::string data_;
 };
 
 struct StoreStats {

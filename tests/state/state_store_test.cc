@@ -113,6 +113,36 @@ TEST(StateStoreTest, CommitIsAtomicAndSurvivesReopen) {
   EXPECT_EQ(keys, (std::vector<std::string>{"t001-alice", "t002-bob"}));
 }
 
+
+// A commit is built from the shards' parts: their changes apply in the order
+// they were appended, so a later part's delete or rewrite of a key wins.
+TEST(StateStoreTest, AppendedPartsApplyInOrder) {
+  TempDir dir;
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string big(100000, 'x');
+  StateBatch first;
+  first.Put(Family::kProfiles, "a", "1");
+  first.Put(Family::kProfiles, "b", "1");
+  StateBatch second;
+  second.Delete(Family::kProfiles, "a");
+  second.Put(Family::kProfiles, "b", "2");
+  second.Put(Family::kWindows, "c", big);
+  StateBatch batch;
+  batch.Append(std::move(first));
+  batch.Append(std::move(second));
+  EXPECT_TRUE(first.empty());
+  EXPECT_TRUE(second.empty());
+  EXPECT_EQ(batch.size(), 5u);
+  EXPECT_EQ(batch.bytes(), 8 + big.size());  // "a1" "b1" "a" "b2" "c" and the value
+  ASSERT_TRUE((*store)->Commit(batch).ok());
+  std::string value;
+  auto got = (*store)->Get(Family::kProfiles, "a", &value);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(*got);
+  EXPECT_EQ(MustGet(**store, Family::kProfiles, "b"), "2");
+  EXPECT_EQ(MustGet(**store, Family::kWindows, "c"), big);
+}
 TEST(StateStoreTest, LockedByAnotherProcessIsRefused) {
   TempDir dir;
   int ready[2], release[2];
