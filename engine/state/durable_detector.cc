@@ -64,11 +64,21 @@ absl::StatusOr<bool> DurableDetector::RestoreWindows() {
 }
 
 absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn) {
+  auto corrupted = [&](const absl::Status& s) {
+    return absl::DataLossError(absl::StrCat("state_dir '", store->dir(), "' is corrupted: ", s.message()));
+  };
   absl::Status bad;
-  absl::Status s = store->Scan(Family::kJournal, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
-    auto d = DecodeDetection(v);
+  JournalRules rules;
+  absl::Status s = store->Scan(Family::kJournal, kJournalRuleKeyPrefix, [&](std::string_view key, std::string_view v) {
+    bad = DecodeJournalRule(key, v, &rules);
+    return bad.ok();
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return corrupted(bad);
+  s = store->Scan(Family::kJournal, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
+    auto d = DecodeDetection(v, rules);
     if (!d.ok()) {
-      bad = absl::DataLossError(absl::StrCat("state_dir '", store->dir(), "' is corrupted: ", d.status().message()));
+      bad = corrupted(d.status());
       return false;
     }
     fn(SeqFromKey(key, kDetectionKeyPrefix), *d);
@@ -76,6 +86,17 @@ absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t se
   });
   if (!s.ok()) return s;
   return bad;
+}
+
+void JournalWriter::Put(uint64_t seq, const Detection& d, bool evidences, StateBatch* b) {
+  rule_ = EncodeJournalRule(d);
+  const uint64_t ref = JournalRuleRef(rule_);
+  // In the same batch as the first detection that names it, so a commit
+  // never holds a detection without its rule.
+  if (rules_written_.insert(ref).second) b->Put(Family::kJournal, SeqKey(kJournalRuleKeyPrefix, ref), rule_);
+  value_.clear();
+  EncodeDetection(d, evidences, ref, &value_);
+  b->Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, seq), value_);
 }
 
 absl::Status CollectWindows(StateStore* store, rules::Evaluator& evaluator, bool rewrite,
@@ -188,7 +209,7 @@ void DurableDetector::Emit() {
       // and their journal separately, so a kept repeat may open a finding
       // again at a restore.
       const bool evidences = options_.forget_findings_after_ns > 0 || folder_.UsesEvidences(d);
-      journal_.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, detection_seq_), EncodeDetection(d, evidences));
+      journal_writer_.Put(detection_seq_, d, evidences, &journal_);
       if (options_.forget_findings_after_ns > 0) journaled_.emplace_back(detection_seq_, d.time_ns);
       ++detection_seq_;
     }

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "alert/alert_folder.h"
@@ -67,6 +68,18 @@ struct AlertLine {
 // `journal`), oldest first, with its sequence number. DataLoss on a damaged
 // entry.
 absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn);
+
+// Writes detections to the journal (version 2, records.h): each rule's
+// record once per writer, then each detection naming it.
+class JournalWriter {
+ public:
+  void Put(uint64_t seq, const Detection& d, bool evidences, StateBatch* b);
+
+ private:
+  absl::flat_hash_set<uint64_t> rules_written_;
+  std::string rule_;
+  std::string value_;
+};
 
 // Adds an evaluator's correlation windows to `b` (records.h): the groups
 // that changed or closed since the last call, as records under
@@ -157,6 +170,7 @@ class DurableDetector {
   int64_t watermark_ns_ = INT64_MIN;
   int64_t last_sweep_ns_ = INT64_MIN;
   StateBatch journal_;  // detections since the last Collect
+  JournalWriter journal_writer_;
   // Journal entries still on disk, oldest first: (seq, detection time), for
   // forgetting them with their findings.
   std::deque<std::pair<uint64_t, int64_t>> journaled_;

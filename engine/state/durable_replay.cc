@@ -1041,8 +1041,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   // (Without the evidences of a repeat whose finding's are full, as
   // DurableDetector::Emit.)
   void Journal(const Detection& d, const alert::AlertFolder& folder) {
-    journal_.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, detection_seq_++),
-                 EncodeDetection(d, folder.UsesEvidences(d)));
+    journal_writer_.Put(detection_seq_++, d, folder.UsesEvidences(d), &journal_);
   }
   void Alert(const alert::Finding& f) {
     std::string& line = pending_alerts_.emplace_back();
@@ -1095,6 +1094,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   // Output thread (then, after Finish joined it, the merge thread).
   uint64_t detection_seq_ = 0;
   StateBatch journal_;                       // detections since the last commit
+  JournalWriter journal_writer_;
   std::vector<std::string> pending_alerts_;  // alerts since the last commit
   StateBatch batch_;
   absl::Status commit_status_;

@@ -40,6 +40,26 @@ inline void PutStrings(std::string* out, const std::vector<std::string>& v) {
   for (const std::string& s : v) PutString(out, s);
 }
 
+// Compact forms (newer records): LEB128 varints, signed values zigzagged,
+// strings and lists with a varint length.
+inline void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+inline int64_t UnZigZag(uint64_t u) { return static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1); }
+inline void PutVarString(std::string* out, std::string_view s) {
+  PutVarint(out, s.size());
+  out->append(s.data(), s.size());
+}
+inline void PutVarStrings(std::string* out, const std::vector<std::string>& v) {
+  PutVarint(out, v.size());
+  for (const std::string& s : v) PutVarString(out, s);
+}
+
 // A key that sorts numerically: the big-endian bytes of `v` after `prefix`.
 inline std::string SeqKey(std::string_view prefix, uint64_t v) {
   std::string key(prefix);
@@ -94,6 +114,36 @@ class Decoder {
     v->resize(n);
     for (std::string& s : *v) {
       if (!GetString(&s)) return false;
+    }
+    return true;
+  }
+  bool GetVarint(uint64_t* v) {
+    uint64_t u = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (failed_ || pos_ == data_.size()) return Fail();
+      const auto byte = static_cast<unsigned char>(data_[pos_++]);
+      u |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        *v = u;
+        return true;
+      }
+    }
+    return Fail();  // more than 10 bytes
+  }
+  bool GetVarString(std::string* s) {
+    uint64_t n = 0;
+    if (!GetVarint(&n) || data_.size() - pos_ < n) return Fail();
+    s->assign(data_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool GetVarStrings(std::vector<std::string>* v) {
+    uint64_t n = 0;
+    // Each string costs at least its length byte: a count beyond that is damage.
+    if (!GetVarint(&n) || n > data_.size() - pos_) return Fail();
+    v->resize(n);
+    for (std::string& s : *v) {
+      if (!GetVarString(&s)) return false;
     }
     return true;
   }

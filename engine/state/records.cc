@@ -19,7 +19,9 @@ constexpr uint8_t kCursorTag = 'K', kCursorVersion = 1;
 constexpr uint8_t kInputTag = 'I', kInputVersion = 1;
 constexpr uint8_t kOutputTag = 'O', kOutputVersion = 1;
 constexpr uint8_t kRunTag = 'R', kRunVersion = 1;
-constexpr uint8_t kDetectionTag = 'D', kDetectionVersion = 1;
+constexpr uint8_t kDetectionTag = 'D', kDetectionVersion1 = 1, kDetectionVersion = 2;
+constexpr uint8_t kJournalRuleTag = 'U', kJournalRuleVersion = 1;
+constexpr uint64_t kJournalRuleSeed = 0x7275;
 
 void PutHeader(std::string* out, uint8_t tag, uint8_t version) {
   PutFixed<uint8_t>(out, tag);
@@ -184,9 +186,9 @@ absl::StatusOr<RunIdentity> DecodeRunIdentity(std::string_view bytes) {
   return r;
 }
 
-std::string EncodeDetection(const Detection& d, bool evidences) {
+std::string EncodeDetectionV1(const Detection& d, bool evidences) {
   std::string out;
-  PutHeader(&out, kDetectionTag, kDetectionVersion);
+  PutHeader(&out, kDetectionTag, kDetectionVersion1);
   PutString(&out, d.rule_id);
   PutString(&out, d.title);
   PutFixed<uint8_t>(&out, static_cast<uint8_t>(d.severity));
@@ -209,12 +211,106 @@ std::string EncodeDetection(const Detection& d, bool evidences) {
   return out;
 }
 
-absl::StatusOr<Detection> DecodeDetection(std::string_view bytes) {
+std::string EncodeJournalRule(const Detection& d) {
+  std::string out;
+  PutHeader(&out, kJournalRuleTag, kJournalRuleVersion);
+  PutVarString(&out, d.rule_id);
+  PutVarString(&out, d.title);
+  PutVarStrings(&out, d.attacks);
+  return out;
+}
+
+uint64_t JournalRuleRef(std::string_view rule_record) { return FixedHash(rule_record, kJournalRuleSeed); }
+
+absl::Status DecodeJournalRule(std::string_view key, std::string_view bytes, JournalRules* rules) {
   Decoder in(bytes);
+  JournalRule r;
+  const uint64_t ref = SeqFromKey(key, kJournalRuleKeyPrefix);
+  if (!GetHeader(in, kJournalRuleTag, kJournalRuleVersion) || !in.GetVarString(&r.id) ||
+      !in.GetVarString(&r.title) || !in.GetVarStrings(&r.attacks) || !in.Done() ||
+      JournalRuleRef(bytes) != ref) {
+    return Damaged("journal rule");
+  }
+  (*rules)[ref] = std::move(r);
+  return absl::OkStatus();
+}
+
+namespace {
+// Times as their distance from the detection's time: a few bytes each.
+uint64_t TimeDelta(int64_t t, int64_t base) {
+  return ZigZag(static_cast<int64_t>(static_cast<uint64_t>(t) - static_cast<uint64_t>(base)));
+}
+int64_t FromDelta(uint64_t delta, int64_t base) {
+  return static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(UnZigZag(delta)));
+}
+}  // namespace
+
+void EncodeDetection(const Detection& d, bool evidences, uint64_t rule_ref, std::string* out) {
+  PutHeader(out, kDetectionTag, kDetectionVersion);
+  PutFixed<uint64_t>(out, rule_ref);
+  PutFixed<uint8_t>(out, static_cast<uint8_t>(d.severity));
+  PutVarString(out, d.group_key);
+  PutVarString(out, d.credential);
+  PutVarString(out, d.tenant);
+  PutVarString(out, d.src_ip);
+  PutFixed<int64_t>(out, d.time_ns);
+  PutVarint(out, TimeDelta(d.first_seen_ns, d.time_ns));
+  PutVarint(out, TimeDelta(d.last_seen_ns, d.time_ns));
+  if (evidences) {
+    PutVarStrings(out, d.evidences);
+  } else {
+    PutVarint(out, 0);
+  }
+  const BlastRadius& b = d.blast;
+  PutVarStrings(out, b.tenants);
+  PutVarStrings(out, b.objects);
+  PutVarStrings(out, b.destinations);
+  PutVarint(out, ZigZag(b.objects_total));
+  PutVarint(out, ZigZag(b.bytes));
+  PutVarint(out, ZigZag(b.records));
+}
+
+namespace {
+
+absl::StatusOr<Detection> DecodeDetectionV2(Decoder& in, const JournalRules& rules) {
+  Detection d;
+  uint64_t ref = 0, first = 0, last = 0, objects_total = 0, bytes = 0, records = 0;
+  uint8_t severity = 0;
+  BlastRadius& b = d.blast;
+  if (!in.Get(&ref) || !in.Get(&severity) || !in.GetVarString(&d.group_key) ||
+      !in.GetVarString(&d.credential) || !in.GetVarString(&d.tenant) || !in.GetVarString(&d.src_ip) ||
+      !in.Get(&d.time_ns) || !in.GetVarint(&first) || !in.GetVarint(&last) ||
+      !in.GetVarStrings(&d.evidences) || !in.GetVarStrings(&b.tenants) || !in.GetVarStrings(&b.objects) ||
+      !in.GetVarStrings(&b.destinations) || !in.GetVarint(&objects_total) || !in.GetVarint(&bytes) ||
+      !in.GetVarint(&records) || !in.Done() || severity < 1 || severity > 5) {
+    return Damaged("detection");
+  }
+  auto rule = rules.find(ref);
+  if (rule == rules.end()) return Damaged("detection (its rule record is missing)");
+  d.rule_id = rule->second.id;
+  d.title = rule->second.title;
+  d.attacks = rule->second.attacks;
+  d.severity = static_cast<Severity>(severity);
+  d.first_seen_ns = FromDelta(first, d.time_ns);
+  d.last_seen_ns = FromDelta(last, d.time_ns);
+  b.objects_total = UnZigZag(objects_total);
+  b.bytes = UnZigZag(bytes);
+  b.records = UnZigZag(records);
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<Detection> DecodeDetection(std::string_view bytes, const JournalRules& rules) {
+  Decoder in(bytes);
+  uint8_t tag = 0, version = 0;
+  if (!in.Get(&tag) || tag != kDetectionTag || !in.Get(&version)) return Damaged("detection");
+  if (version == kDetectionVersion) return DecodeDetectionV2(in, rules);
+  if (version != kDetectionVersion1) return Damaged("detection");
   Detection d;
   uint8_t severity = 0;
   BlastRadius& b = d.blast;
-  if (!GetHeader(in, kDetectionTag, kDetectionVersion) || !in.GetString(&d.rule_id) ||
+  if (!in.GetString(&d.rule_id) ||
       !in.GetString(&d.title) || !in.Get(&severity) || !in.GetStrings(&d.attacks) ||
       !in.GetString(&d.group_key) || !in.GetString(&d.credential) || !in.GetString(&d.tenant) ||
       !in.GetString(&d.src_ip) || !in.Get(&d.time_ns) || !in.Get(&d.first_seen_ns) ||

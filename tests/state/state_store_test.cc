@@ -228,7 +228,7 @@ TEST(StateStoreTest, IncompatibleVersionIsRefused) {
 // marker follows. A read-only look before that says what to do.
 TEST(StateStoreTest, Format1IsUpgradedInPlace) {
   TempDir dir;
-  const std::string detection = EncodeDetection(Detection{}, true);
+  const std::string detection = EncodeDetectionV1(Detection{}, true);
   {
     auto store = StateStore::Open(Options(dir.str()));
     ASSERT_TRUE(store.ok()) << store.status();
@@ -463,13 +463,78 @@ TEST(StateRecordsTest, RoundTrips) {
   d.evidences = {"{\"a\":1}", "{\"b\":2}"};
   d.blast.tenants = {"t001", "t002"};
   d.blast.bytes = 42;
-  auto dd = DecodeDetection(EncodeDetection(d));
+  auto dd = DecodeDetection(EncodeDetectionV1(d), JournalRules{});
   ASSERT_TRUE(dd.ok()) << dd.status();
   EXPECT_EQ(dd->rule_id, "r1");
   EXPECT_EQ(dd->severity, Severity::kCritical);
   EXPECT_EQ(dd->evidences, d.evidences);
   EXPECT_EQ(dd->blast.tenants, d.blast.tenants);
   EXPECT_EQ(dd->blast.bytes, 42);
+}
+
+// The journal's detections (version 2) name their rule by reference: every
+// field comes back, the rule's from its own record; a detection whose rule
+// record is missing, or a rule record that does not match its key, is
+// damage, not a silently relabelled alert.
+TEST(StateRecordsTest, JournalDetectionsNameTheirRule) {
+  Detection d;
+  d.rule_id = "0b1e5f3a-credential-spray";
+  d.title = "Password spray, then a success";
+  d.severity = Severity::kHigh;
+  d.attacks = {"T1110.003", "T1078"};
+  d.group_key = "t001-alice";
+  d.credential = "t001-alice";
+  d.tenant = "t001";
+  d.src_ip = "203.0.113.9";
+  d.time_ns = kNsPerDay * 20000 + 5;
+  d.first_seen_ns = d.time_ns - 3 * kNsPerHour;
+  d.last_seen_ns = d.time_ns + 7;
+  d.evidences = {"{\"a\":1}"};
+  d.blast.tenants = {"t001", "t002"};
+  d.blast.objects = {"/exports/patients.csv"};
+  d.blast.destinations = {"198.51.100.4"};
+  d.blast.objects_total = 3;
+  d.blast.bytes = int64_t{5} << 40;
+  d.blast.records = 12;
+
+  const std::string rule = EncodeJournalRule(d);
+  const uint64_t ref = JournalRuleRef(rule);
+  JournalRules rules;
+  ASSERT_TRUE(DecodeJournalRule(SeqKey(kJournalRuleKeyPrefix, ref), rule, &rules).ok());
+  std::string record;
+  EncodeDetection(d, /*evidences=*/true, ref, &record);
+  EXPECT_LT(record.size(), EncodeDetectionV1(d).size() - d.rule_id.size() - d.title.size());
+  auto back = DecodeDetection(record, rules);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->rule_id, d.rule_id);
+  EXPECT_EQ(back->title, d.title);
+  EXPECT_EQ(back->attacks, d.attacks);
+  EXPECT_EQ(back->severity, d.severity);
+  EXPECT_EQ(back->group_key, d.group_key);
+  EXPECT_EQ(back->credential, d.credential);
+  EXPECT_EQ(back->tenant, d.tenant);
+  EXPECT_EQ(back->src_ip, d.src_ip);
+  EXPECT_EQ(back->time_ns, d.time_ns);
+  EXPECT_EQ(back->first_seen_ns, d.first_seen_ns);
+  EXPECT_EQ(back->last_seen_ns, d.last_seen_ns);
+  EXPECT_EQ(back->evidences, d.evidences);
+  EXPECT_EQ(back->blast.tenants, d.blast.tenants);
+  EXPECT_EQ(back->blast.objects, d.blast.objects);
+  EXPECT_EQ(back->blast.destinations, d.blast.destinations);
+  EXPECT_EQ(back->blast.objects_total, 3);
+  EXPECT_EQ(back->blast.bytes, int64_t{5} << 40);
+  EXPECT_EQ(back->blast.records, 12);
+
+  record.clear();
+  EncodeDetection(d, /*evidences=*/false, ref, &record);
+  back = DecodeDetection(record, rules);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->evidences.empty());
+
+  EXPECT_FALSE(DecodeDetection(record, JournalRules{}).ok());
+  JournalRules other;
+  EXPECT_FALSE(DecodeJournalRule(SeqKey(kJournalRuleKeyPrefix, ref + 1), rule, &other).ok());
+  EXPECT_FALSE(DecodeDetection(record.substr(0, record.size() - 1), rules).ok());
 }
 
 // --- ProfileCache ----------------------------------------------------------
