@@ -262,6 +262,14 @@ Pipeline::Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet>
       "Events older than the watermark when they arrived (processed, but windows may have closed).");
   rules_applied_ = metrics_->GetCounter("credwatch_rule_sets_applied_total",
                                         "Rule sets the detection thread switched to after a reload.");
+  const std::string dropped_help =
+      "Open correlation windows dropped before their end, by reason: the per-rule group limit, "
+      "or the window share (2/8) of state.memory_budget. A dropped window's correlation may "
+      "miss: when reason=memory_budget grows, raise state.memory_budget.";
+  windows_dropped_limit_ =
+      metrics_->GetCounter("credwatch_correlation_windows_dropped_total", dropped_help, {{"reason", "group_limit"}});
+  windows_dropped_budget_ = metrics_->GetCounter("credwatch_correlation_windows_dropped_total", dropped_help,
+                                                 {{"reason", "memory_budget"}});
   last_commit_ = Clock::now();
   started_ = Clock::now();
   for (const std::string& in : options_.inputs) inputs_heard_[in] = false;
@@ -860,6 +868,11 @@ absl::Status Pipeline::Commit() {
     ++seq;
   }
   pending_alerts_.clear();
+  // Counters only grow: add what was dropped since the last commit.
+  windows_dropped_limit_->Add(detector_.windows_dropped_limit() - reported_dropped_limit_);
+  windows_dropped_budget_->Add(detector_.windows_dropped_budget() - reported_dropped_budget_);
+  reported_dropped_limit_ = detector_.windows_dropped_limit();
+  reported_dropped_budget_ = detector_.windows_dropped_budget();
   spool_puts_.clear();
   spool_deletes_.clear();
   for (auto& done : pending_done_) done(true);

@@ -237,6 +237,10 @@ class Pipeline {
   Counter* future_rejects_;
   Counter* forced_;
   Counter* rules_applied_;
+  Counter* windows_dropped_limit_;
+  Counter* windows_dropped_budget_;
+  uint64_t reported_dropped_limit_ = 0;  // added to the counters so far
+  uint64_t reported_dropped_budget_ = 0;
 };
 
 }  // namespace credwatch::daemon

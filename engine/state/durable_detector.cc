@@ -135,10 +135,21 @@ void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, 
   evaluator_->SerializeState(&windows);
   const bool kept = next->RestoreState(windows).ok();
   if (!kept) next = std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store_));
+  const rules::EvaluatorStats old = evaluator_->stats();
+  dropped_limit_before_ += old.groups_evicted;
+  dropped_budget_before_ += old.groups_over_budget;
   evaluator_ = std::move(next);
   rewrite_windows_ = true;  // new record keys: the next commit writes them all
   order_ = std::make_unique<runtime::DetectionOrder>(*rules);
   if (kept_windows) *kept_windows = kept;
+}
+
+uint64_t DurableDetector::windows_dropped_limit() const {
+  return dropped_limit_before_ + evaluator_->stats().groups_evicted;
+}
+
+uint64_t DurableDetector::windows_dropped_budget() const {
+  return dropped_budget_before_ + evaluator_->stats().groups_over_budget;
 }
 
 void DurableDetector::Process(Event& e) {

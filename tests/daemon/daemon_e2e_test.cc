@@ -110,7 +110,8 @@ class DaemonE2eTest : public ::testing::Test {
   // A daemon config in `dir`: tail dir/tail/*.log, optionally syslog TCP and
   // HTTP on ephemeral ports, alerts to dir/alerts.ndjson.
   static fs::path WriteConfig(const fs::path& dir, bool network, const std::string& rules,
-                              const std::string& extra_outputs = "", const std::string& idle = "2s") {
+                              const std::string& extra_outputs = "", const std::string& idle = "2s",
+                              const std::string& state = "commit_interval: 100ms, sync: none") {
     fs::create_directories(dir / "tail");
     std::string cfg = site_;
     cfg += "state_dir: " + (dir / "state").string() + "\n";
@@ -122,7 +123,7 @@ class DaemonE2eTest : public ::testing::Test {
     }
     cfg += "outputs:\n  - {type: file, path: " + (dir / "alerts.ndjson").string() + "}\n" + extra_outputs;
     cfg += "admin: {listen: \"127.0.0.1:0\"}\n";
-    cfg += "state: {commit_interval: 100ms, sync: none}\n";
+    cfg += "state: {" + state + "}\n";
     // The merge window of replay (max_disorder, 10m): the same order, so the
     // same alerts.
     cfg += "daemon: {poll_interval: 20ms, idle_source: " + idle +
@@ -411,6 +412,39 @@ TEST_F(DaemonE2eTest, ABrokenRuleFileKeepsTheRunningRulesAndShowsInMetrics) {
                       std::chrono::seconds(20)))
       << metrics();
   EXPECT_EQ(MetricSum(metrics(), "credwatch_watermark_seconds"), watermark);
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(), 0);
+}
+
+// Open correlation windows past their share of state.memory_budget are
+// dropped (the ones that end first), and /metrics says so: the operator's
+// cue to raise the budget.
+TEST_F(DaemonE2eTest, WindowsDroppedOverTheMemoryBudgetShowInMetrics) {
+  const fs::path dir = root_ / "budget";
+  DaemonProcess daemon(WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules", "", "2s",
+                                   "commit_interval: 100ms, sync: none, memory_budget: 16MiB"),
+                       dir / "daemon.log");
+  ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
+  const int admin = daemon.PortOf("admin listening");
+  auto dropped = [&] {
+    return MetricSum(Http(admin, "GET", "/metrics").body, "credwatch_correlation_windows_dropped_total",
+                     "memory_budget");
+  };
+  EXPECT_EQ(dropped(), 0);
+  // 20,000 credentials, one a second, each logging in and reading from an
+  // address outside the site: a window per credential, more than the
+  // windows' 4 MiB share holds.
+  std::string lines;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string t = std::to_string(int64_t{1735689600} + i);
+    const std::string who = "\"credential\":\"b" + std::to_string(i) + "\",\"src.ip\":\"198.51." +
+                            std::to_string(i / 256 % 256) + "." + std::to_string(i % 256) + "\",\"host\":\"h1\"";
+    lines += "{\"time\":" + t + "000000000,\"kind\":\"auth\",\"action\":\"login\",\"outcome\":\"success\"," + who + "}\n";
+    lines += "{\"time\":" + t + "000000001,\"kind\":\"access\",\"action\":\"read\",\"outcome\":\"success\"," + who +
+             ",\"object\":\"/srv/o1\",\"bytes\":4096}\n";
+  }
+  WriteFile(dir / "tail" / "many.log", lines);
+  EXPECT_TRUE(WaitFor([&] { return dropped() > 0; }, std::chrono::seconds(60))) << daemon.Log();
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(), 0);
 }
