@@ -253,7 +253,20 @@ StateOptions StateOptionsFromConfig(const Config& config) {
 
 std::string_view FamilyName(Family f) { return kFamilyNames[static_cast<int>(f)]; }
 
+namespace {
+// A commit's buffer larger than this is freed once committed, not kept for
+// the next commit (it is outside memory_budget); the next grows again in
+// one step (StateBatch::Reserve).
+constexpr size_t kKeptBatchBytes = size_t{1} << 20;
+}  // namespace
+
+void StateBatch::Reserve() {
+  data_.reserve(last_bytes_ + last_bytes_ / 4);
+  ops_.reserve(last_ops_ + last_ops_ / 4);
+}
+
 void StateBatch::Put(Family family, std::string_view key, std::string_view value) {
+  if (ops_.empty()) Reserve();
   ops_.push_back(Op{family, false, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size()),
                     data_.size()});
   data_.append(key);
@@ -261,6 +274,7 @@ void StateBatch::Put(Family family, std::string_view key, std::string_view value
 }
 
 void StateBatch::Delete(Family family, std::string_view key) {
+  if (ops_.empty()) Reserve();
   ops_.push_back(Op{family, true, static_cast<uint32_t>(key.size()), 0, data_.size()});
   data_.append(key);
 }
@@ -282,8 +296,17 @@ void StateBatch::Append(StateBatch&& other) {
 }
 
 void StateBatch::Clear() {
-  ops_.clear();
-  data_.clear();
+  if (!ops_.empty()) {
+    last_bytes_ = data_.size();
+    last_ops_ = ops_.size();
+  }
+  if (data_.capacity() + ops_.capacity() * sizeof(Op) > kKeptBatchBytes) {
+    std::string().swap(data_);
+    std::vector<Op>().swap(ops_);
+  } else {
+    ops_.clear();
+    data_.clear();
+  }
 }
 
 struct StateStore::Impl {

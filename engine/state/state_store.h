@@ -117,15 +117,16 @@ inline constexpr int kNumFamilies = 6;
 std::string_view FamilyName(Family f);  // "meta", "profiles", ...
 
 // The changes of one commit. Keys and values are copied into one buffer, so
-// a batch allocates only as it grows (and not per change), and the thread
-// that commits it frees one block, not one per change. Not thread-safe.
+// a batch allocates once (sized from its previous commit) or as it grows,
+// never per change, and the thread that commits it frees one block. Not
+// thread-safe.
 class StateBatch {
  public:
   void Put(Family family, std::string_view key, std::string_view value);
   void Delete(Family family, std::string_view key);
   // Moves `other`'s changes after this batch's (a shard's batch into the commit).
   void Append(StateBatch&& other);
-  // Keeps the memory for the next commit's changes.
+  // Keeps a small buffer for the next commit's changes; frees a large one.
   void Clear();
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
@@ -141,8 +142,12 @@ class StateBatch {
     uint32_t value_size;
     size_t offset;  // of the key in data_; the value follows it
   };
+  // The first change after Clear reserves about what the last commit held.
+  void Reserve();
   std::vector<Op> ops_;
   std::string data_;
+  size_t last_bytes_ = 0;
+  size_t last_ops_ = 0;
 };
 
 struct StoreStats {
