@@ -41,8 +41,14 @@ constexpr const char* kLockFile = "credwatch.lock";
 // again with the windows' records at every flush.
 constexpr const char* kFamilyNames[] = {"meta", "profiles", "windows", "positions", "outbox", "journal"};
 static_assert(std::size(kFamilyNames) == kNumFamilies, "one name per Family");
-// Format 1 kept the journal (kDetectionKeyPrefix) in the windows family.
-constexpr int kUpgradableFormat = 1;
+// Older formats this build upgrades in place at Open. Format 1 kept the
+// journal (kDetectionKeyPrefix) in the windows family; format 2 is format 3
+// without journal rule records (its detections carry their rule inline,
+// which this build still reads), so only its format number changes. An
+// older build refuses format 3 as incompatible rather than misreading it.
+constexpr int kFormatJournalInWindows = 1;
+constexpr int kFormatRulesInline = 2;
+bool Upgradable(int format) { return format == kFormatJournalInWindows || format == kFormatRulesInline; }
 constexpr int64_t kMinBudget = int64_t{16} << 20;
 
 // RocksDB's own log (warnings and errors), in the state directory's LOG. Its
@@ -407,7 +413,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
       }
     }
     if (absl::Status s = WriteMarker(dir); !s.ok()) return s;
-  } else if (marker != kStateFormatVersion && marker != kUpgradableFormat) {
+  } else if (marker != kStateFormatVersion && !Upgradable(marker)) {
     return IncompatibleError(dir, absl::StrCat("state format ", marker));
   }
 
@@ -480,14 +486,18 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
     StateBatch batch;
     batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));
     if (absl::Status c = store->Commit(batch); !c.ok()) return c;
-  } else if (format == std::to_string(kUpgradableFormat)) {
+  } else if (format == std::to_string(kFormatJournalInWindows)) {
     if (absl::Status u = store->UpgradeFromFormat1(); !u.ok()) return u;
+  } else if (format == std::to_string(kFormatRulesInline)) {
+    StateBatch batch;
+    batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));
+    if (absl::Status c = store->Commit(batch); !c.ok()) return c;
   } else if (format != std::to_string(kStateFormatVersion)) {
     return IncompatibleError(dir, absl::StrCat("state format ", format));
   }
   // The marker follows the database (an upgrade killed between the two
   // left the marker behind).
-  if (marker == kUpgradableFormat) {
+  if (Upgradable(marker)) {
     if (absl::Status m = WriteMarker(dir); !m.ok()) return m;
   }
   return store;
@@ -517,7 +527,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::OpenReadOnly(const std::
   if (marker == 0 || !fs::exists(fs::path(dir) / "CURRENT")) {
     return absl::NotFoundError(absl::StrCat("no credwatch state in ", Quote(dir)));
   }
-  if (marker == kUpgradableFormat) {
+  if (Upgradable(marker)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "state_dir ", Quote(dir), " holds state format ", marker,
         " of an older credwatch, which this build upgrades when it runs on it: run `credwatch "

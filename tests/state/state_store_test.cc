@@ -29,6 +29,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
+#include "state/durable_detector.h"
 #include "state/encoding.h"
 #include "state/profile_cache.h"
 #include "state/records.h"
@@ -269,6 +270,43 @@ TEST(StateStoreTest, Format1IsUpgradedInPlace) {
   text << marker.rdbuf();
   EXPECT_NE(text.str().find("format " + std::to_string(kStateFormatVersion) + "\n"), std::string::npos) << text.str();
   EXPECT_TRUE(StateStore::OpenReadOnly(dir.str()).ok());
+}
+
+// State of format 2 (journal detections with their rule inline) becomes
+// format 3 at the first Open, and its journal still reads: a resume after
+// an upgrade rebuilds the same alert folder.
+TEST(StateStoreTest, Format2IsUpgradedAndItsJournalStillReads) {
+  TempDir dir;
+  Detection d;
+  d.rule_id = "r1";
+  d.title = "Rule one";
+  d.group_key = "t001-alice";
+  d.time_ns = 42;
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    ASSERT_TRUE(store.ok()) << store.status();
+    StateBatch b;
+    b.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, 1), EncodeDetectionV1(d));
+    b.Put(Family::kMeta, "format", "2");
+    ASSERT_TRUE((*store)->Commit(b).ok());
+  }
+  {
+    std::ofstream marker(dir.path() / "CREDWATCH_STATE", std::ios::trunc);
+    marker << "credwatch state\nformat 2\nwritten-by 0.1.0\n";
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(MustGet(**store, Family::kMeta, "format"), std::to_string(kStateFormatVersion));
+  std::vector<std::string> rules;
+  ASSERT_TRUE(ScanJournal(store->get(), [&](uint64_t, const Detection& got) {
+    rules.push_back(got.rule_id + ": " + got.title);
+  }).ok());
+  EXPECT_EQ(rules, (std::vector<std::string>{"r1: Rule one"}));
+  store->reset();
+  std::ifstream marker(dir.path() / "CREDWATCH_STATE");
+  std::stringstream text;
+  text << marker.rdbuf();
+  EXPECT_NE(text.str().find("format " + std::to_string(kStateFormatVersion) + "\n"), std::string::npos) << text.str();
 }
 
 TEST(StateStoreTest, UnknownColumnFamilyMeansANewerFormat) {
