@@ -118,7 +118,9 @@ absl::StatusOr<RunIdentity> DecodeRunIdentity(std::string_view bytes);
 // and the rule itself is a record of its own under kJournalRuleKeyPrefix,
 // written once per run (JournalWriter): about 100 bytes less per detection,
 // most of the journal on a busy log. Version 1 (EncodeDetectionV1, all
-// inline) is still read.
+// inline) is still read. Two different rules with the same 64-bit hash
+// would share a record (negligible: a few hundred rule versions against
+// 2^64).
 struct JournalRule {
   std::string id;
   std::string title;
