@@ -869,10 +869,10 @@ absl::Status Pipeline::Commit() {
   }
   pending_alerts_.clear();
   // Counters only grow: add what was dropped since the last commit.
-  windows_dropped_limit_->Add(detector_.windows_dropped_limit() - reported_dropped_limit_);
-  windows_dropped_budget_->Add(detector_.windows_dropped_budget() - reported_dropped_budget_);
-  reported_dropped_limit_ = detector_.windows_dropped_limit();
-  reported_dropped_budget_ = detector_.windows_dropped_budget();
+  const rules::WindowsDropped dropped = detector_.windows_dropped();
+  windows_dropped_limit_->Add(dropped.limit - reported_dropped_.limit);
+  windows_dropped_budget_->Add(dropped.budget - reported_dropped_.budget);
+  reported_dropped_ = dropped;
   spool_puts_.clear();
   spool_deletes_.clear();
   for (auto& done : pending_done_) done(true);

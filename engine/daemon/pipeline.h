@@ -239,8 +239,7 @@ class Pipeline {
   Counter* rules_applied_;
   Counter* windows_dropped_limit_;
   Counter* windows_dropped_budget_;
-  uint64_t reported_dropped_limit_ = 0;  // added to the counters so far
-  uint64_t reported_dropped_budget_ = 0;
+  rules::WindowsDropped reported_dropped_;  // added to the counters so far
 };
 
 }  // namespace credwatch::daemon

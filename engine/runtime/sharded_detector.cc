@@ -208,17 +208,11 @@ struct Shard {
   bool a_done = false;
   uint64_t owned_events = 0;  // stage A
   uint64_t forwarded = 0;     // calls this shard's stage A sent elsewhere
-  // Correlation windows dropped by evaluators replaced at a reload.
-  uint64_t windows_dropped_limit = 0;
-  uint64_t windows_dropped_budget = 0;
+  rules::WindowsDropped replaced_dropped;  // by evaluators replaced at a reload
   std::thread thread;
 
   void NewEvaluator(const std::shared_ptr<const RulesBundle>& bundle) {
-    if (evaluator) {
-      const rules::EvaluatorStats old = evaluator->stats();
-      windows_dropped_limit += old.groups_evicted;
-      windows_dropped_budget += old.groups_over_budget;
-    }
+    if (evaluator) replaced_dropped.Add(evaluator->stats());
     rules::EvaluatorOptions eo;
     if (state) eo.window_budget_bytes = state->window_budget_bytes();
     evaluator = std::make_unique<rules::Evaluator>(bundle->rules, eo);  // frees the old one
@@ -818,9 +812,10 @@ ShardedDetectorStats ShardedDetector::stats() const {
   for (const auto& s : impl_->shards) {
     st.shard_events.push_back(s->owned_events);
     st.forwarded += s->forwarded;
-    const rules::EvaluatorStats es = s->evaluator->stats();
-    st.windows_dropped_limit += s->windows_dropped_limit + es.groups_evicted;
-    st.windows_dropped_budget += s->windows_dropped_budget + es.groups_over_budget;
+    rules::WindowsDropped dropped = s->replaced_dropped;
+    dropped.Add(s->evaluator->stats());
+    st.windows_dropped_limit += dropped.limit;
+    st.windows_dropped_budget += dropped.budget;
   }
   return st;
 }

@@ -89,7 +89,8 @@ absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t se
 }
 
 void JournalWriter::Put(uint64_t seq, const Detection& d, bool evidences, StateBatch* b) {
-  rule_ = EncodeJournalRule(d);
+  rule_.clear();
+  EncodeJournalRule(d, &rule_);
   const uint64_t ref = JournalRuleRef(rule_);
   // In the same batch as the first detection that names it, so a commit
   // never holds a detection without its rule.
@@ -135,21 +136,17 @@ void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, 
   evaluator_->SerializeState(&windows);
   const bool kept = next->RestoreState(windows).ok();
   if (!kept) next = std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store_));
-  const rules::EvaluatorStats old = evaluator_->stats();
-  dropped_limit_before_ += old.groups_evicted;
-  dropped_budget_before_ += old.groups_over_budget;
+  replaced_dropped_.Add(evaluator_->stats());
   evaluator_ = std::move(next);
   rewrite_windows_ = true;  // new record keys: the next commit writes them all
   order_ = std::make_unique<runtime::DetectionOrder>(*rules);
   if (kept_windows) *kept_windows = kept;
 }
 
-uint64_t DurableDetector::windows_dropped_limit() const {
-  return dropped_limit_before_ + evaluator_->stats().groups_evicted;
-}
-
-uint64_t DurableDetector::windows_dropped_budget() const {
-  return dropped_budget_before_ + evaluator_->stats().groups_over_budget;
+rules::WindowsDropped DurableDetector::windows_dropped() const {
+  rules::WindowsDropped dropped = replaced_dropped_;
+  dropped.Add(evaluator_->stats());
+  return dropped;
 }
 
 void DurableDetector::Process(Event& e) {

@@ -147,8 +147,7 @@ class DurableDetector {
   // Open correlation windows dropped before their end since the start
   // (across rule reloads): at the per-rule group limit, and over the
   // window share of memory_budget.
-  uint64_t windows_dropped_limit() const;
-  uint64_t windows_dropped_budget() const;
+  rules::WindowsDropped windows_dropped() const;
 
  private:
   void Observe(Event& e);
@@ -172,9 +171,7 @@ class DurableDetector {
   bool rewrite_windows_ = true;
   uint64_t detection_seq_ = 0;
   uint64_t detections_total_ = 0;
-  // What evaluators replaced by a reload had dropped.
-  uint64_t dropped_limit_before_ = 0;
-  uint64_t dropped_budget_before_ = 0;
+  rules::WindowsDropped replaced_dropped_;  // by evaluators replaced at a reload
   int64_t watermark_ns_ = INT64_MIN;
   int64_t last_sweep_ns_ = INT64_MIN;
   StateBatch journal_;  // detections since the last Collect

@@ -704,9 +704,9 @@ class DurableDetectionConsumer {
     }
     absl::Status closed = run_->Close(/*acknowledge=*/status_.ok() && live);
     if (status_.ok()) status_ = closed;
-    const rules::EvaluatorStats es = detector_.evaluator().stats();
-    tally_->windows_dropped_limit = es.groups_evicted;
-    tally_->windows_dropped_budget = es.groups_over_budget;
+    const rules::WindowsDropped dropped = detector_.windows_dropped();
+    tally_->windows_dropped_limit = dropped.limit;
+    tally_->windows_dropped_budget = dropped.budget;
     if (status_.ok()) status_ = WriteReport(report_path_, detector_.folder());
     return status_;
   }

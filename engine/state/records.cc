@@ -211,13 +211,11 @@ std::string EncodeDetectionV1(const Detection& d, bool evidences) {
   return out;
 }
 
-std::string EncodeJournalRule(const Detection& d) {
-  std::string out;
-  PutHeader(&out, kJournalRuleTag, kJournalRuleVersion);
-  PutVarString(&out, d.rule_id);
-  PutVarString(&out, d.title);
-  PutVarStrings(&out, d.attacks);
-  return out;
+void EncodeJournalRule(const Detection& d, std::string* out) {
+  PutHeader(out, kJournalRuleTag, kJournalRuleVersion);
+  PutVarString(out, d.rule_id);
+  PutVarString(out, d.title);
+  PutVarStrings(out, d.attacks);
 }
 
 uint64_t JournalRuleRef(std::string_view rule_record) { return FixedHash(rule_record, kJournalRuleSeed); }

@@ -128,8 +128,8 @@ struct JournalRule {
 };
 using JournalRules = absl::flat_hash_map<uint64_t, JournalRule>;
 inline constexpr std::string_view kJournalRuleKeyPrefix = "rule/";  // journal, + ref (BE)
-// The rule record of `d` and its hash.
-std::string EncodeJournalRule(const Detection& d);
+// Appends the rule record of `d` to `*out`; JournalRuleRef is its hash.
+void EncodeJournalRule(const Detection& d, std::string* out);
 uint64_t JournalRuleRef(std::string_view rule_record);
 // Adds a rule record to `rules`; DataLoss when damaged.
 absl::Status DecodeJournalRule(std::string_view key, std::string_view bytes, JournalRules* rules);

@@ -481,17 +481,14 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
   std::string format;
   auto got = store->Get(Family::kMeta, "format", &format);
   if (!got.ok()) return got.status();
-  if (!*got) {
-    store->created_ = true;
+  if (!*got || format == std::to_string(kFormatRulesInline)) {
+    // A new state, or format 2: only the format number is written.
+    store->created_ = !*got;
     StateBatch batch;
     batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));
     if (absl::Status c = store->Commit(batch); !c.ok()) return c;
   } else if (format == std::to_string(kFormatJournalInWindows)) {
     if (absl::Status u = store->UpgradeFromFormat1(); !u.ok()) return u;
-  } else if (format == std::to_string(kFormatRulesInline)) {
-    StateBatch batch;
-    batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));
-    if (absl::Status c = store->Commit(batch); !c.ok()) return c;
   } else if (format != std::to_string(kStateFormatVersion)) {
     return IncompatibleError(dir, absl::StrCat("state format ", format));
   }

@@ -535,7 +535,8 @@ TEST(StateRecordsTest, JournalDetectionsNameTheirRule) {
   d.blast.bytes = int64_t{5} << 40;
   d.blast.records = 12;
 
-  const std::string rule = EncodeJournalRule(d);
+  std::string rule;
+  EncodeJournalRule(d, &rule);
   const uint64_t ref = JournalRuleRef(rule);
   JournalRules rules;
   ASSERT_TRUE(DecodeJournalRule(SeqKey(kJournalRuleKeyPrefix, ref), rule, &rules).ok());

@@ -230,6 +230,17 @@ struct EvaluatorStats {
   uint64_t skipped_no_group = 0;  // events lacking a group-by field
 };
 
+// Open correlation windows dropped before their end, summed over the
+// evaluators a rule reload replaced and the one in force.
+struct WindowsDropped {
+  uint64_t limit = 0;   // EvaluatorStats::groups_evicted
+  uint64_t budget = 0;  // EvaluatorStats::groups_over_budget
+  void Add(const EvaluatorStats& s) {
+    limit += s.groups_evicted;
+    budget += s.groups_over_budget;
+  }
+};
+
 // Callbacks of Evaluator::SerializeChanges / RestoreChanges.
 using StateRecordFn = std::function<void(std::string_view key, std::string_view value)>;
 using StateKeyFn = std::function<void(std::string_view key)>;
