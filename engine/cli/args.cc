@@ -1,5 +1,8 @@
 #include "cli/args.h"
 
+#include <charconv>
+#include <cstdio>
+
 namespace credwatch::cli {
 
 bool Args::Parse(int argc, char** argv, int first, const std::set<std::string>& with_value,
@@ -44,6 +47,17 @@ bool Args::Parse(int argc, char** argv, int first, const std::set<std::string>& 
 std::string Args::Get(const std::string& flag, const std::string& fallback) const {
   auto it = values_.find(flag);
   return it == values_.end() ? fallback : it->second;
+}
+
+bool ParseShards(const std::string& value, const char* command, int* shards) {
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || ptr != value.data() + value.size() || v < 0 || v > 1024) {
+    std::fprintf(stderr, "credwatch %s: --shards takes a whole number 0..1024, not '%s'\n", command, value.c_str());
+    return false;
+  }
+  *shards = v;
+  return true;
 }
 
 }  // namespace credwatch::cli

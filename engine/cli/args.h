@@ -25,6 +25,10 @@ class Args {
   std::vector<std::string> positional_;
 };
 
+// --shards N (replay, run): a whole number 0..1024 into `*shards`. False,
+// with the message on stderr naming `command`, when it is not one.
+bool ParseShards(const std::string& value, const char* command, int* shards);
+
 }  // namespace credwatch::cli
 
 #endif  // CREDWATCH_CLI_ARGS_H_

@@ -161,16 +161,7 @@ int ReplayCommand(int argc, char** argv) {
     opts.config.replay.max_disorder_ns = *d;
   }
   if (args.Has("dead-letter")) opts.config.dead_letter = args.Get("dead-letter");
-  if (args.Has("shards")) {
-    const std::string n = args.Get("shards");
-    int v = 0;
-    auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
-    if (ec != std::errc() || ptr != n.data() + n.size() || v < 0 || v > 1024) {
-      std::fprintf(stderr, "credwatch replay: --shards takes a whole number 0..1024, not '%s'\n", n.c_str());
-      return kExitUsage;
-    }
-    opts.shards = v;
-  }
+  if (args.Has("shards") && !ParseShards(args.Get("shards"), "replay", &opts.shards)) return kExitUsage;
   if (std::string state_error = ApplyStateOptions(args, &opts); !state_error.empty()) {
     std::fprintf(stderr, "credwatch replay: %s\n", state_error.c_str());
     return kExitUsage;

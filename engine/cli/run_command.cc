@@ -20,6 +20,9 @@ options:
   --config FILE     the configuration (required)
   --rules PATHS     rule files or directories, comma-separated (overrides the config's)
   --state-dir DIR   the state directory (overrides the config's)
+  --shards N        detection threads (overrides daemon.shards; default one per
+                    core; 0 detects on the pipeline thread). A state_dir keeps
+                    the number it was started with.
 
 signals: SIGHUP reloads the rules (a broken rule set is refused and the running
 one kept); SIGTERM or SIGINT drain, commit and exit.
@@ -33,7 +36,7 @@ locked, port in use, ...) or a fatal error while running (disk full).
 int RunCommand(int argc, char** argv) {
   Args args;
   std::string error;
-  if (!args.Parse(argc, argv, 2, {"config", "rules", "state-dir"}, {"help"}, &error)) {
+  if (!args.Parse(argc, argv, 2, {"config", "rules", "state-dir", "shards"}, {"help"}, &error)) {
     std::fprintf(stderr, "credwatch run: %s\n\n%s", error.c_str(), kRunUsage);
     return kExitUsage;
   }
@@ -57,6 +60,7 @@ int RunCommand(int argc, char** argv) {
     }
   }
   if (args.Has("state-dir")) opts.state_dir = args.Get("state-dir");
+  if (args.Has("shards") && !ParseShards(args.Get("shards"), "run", &opts.shards)) return kExitUsage;
   return daemon::RunDaemon(opts);
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 #include "credwatch/ip_address.h"
@@ -328,6 +329,13 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
                   config.daemon.stop_timeout_ns = Duration(v, "stop_timeout");
                 }},
                {"watch_rules", [&](const YAML::Node& v) { config.daemon.watch_rules = Bool(v, "watch_rules"); }},
+               {"shards", [&](const YAML::Node& v) {
+                  int n = -1;
+                  if (!absl::SimpleAtoi(Scalar(v, "shards"), &n) || n < 0 || n > 1024) {
+                    Fail(v, "'shards' must be a whole number 0..1024 (0: detection on the pipeline thread)");
+                  }
+                  config.daemon.shards = static_cast<int>(n);
+                }},
            });
          }},
         {"limits", [&](const YAML::Node& n) {

@@ -535,7 +535,9 @@ int Daemon::Run() {
   signals.async_wait(on_signal);
   ready_ = true;
   Notify("READY=1\nSTATUS=running");
-  Log("info", "started", {{"config", config_.path}, {"state_dir", config_.state_dir}});
+  if (!pipeline_->shards_note().empty()) Log("warning", pipeline_->shards_note());
+  Log("info", "started",
+      {{"config", config_.path}, {"state_dir", config_.state_dir}, {"shards", std::to_string(pipeline_->shards())}});
 
   const auto watchdog = WatchdogInterval();
   const auto tick = watchdog.count() > 0
@@ -588,6 +590,7 @@ int RunDaemon(const DaemonOptions& options) {
   }
   if (!options.rules.empty()) config->rules = options.rules;
   if (!options.state_dir.empty()) config->state_dir = options.state_dir;
+  if (options.shards >= 0) config->daemon.shards = options.shards;
   // A write to a closed socket must be an error, not the end of the process.
   ::signal(SIGPIPE, SIG_IGN);
   // SIGTERM/SIGINT/SIGHUP are taken by Asio's signal_set (Daemon::Run).

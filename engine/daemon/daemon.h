@@ -28,6 +28,7 @@ struct DaemonOptions {
   // Overrides of the config (command-line flags); empty = the config's.
   std::vector<std::string> rules;
   std::string state_dir;
+  int shards = -1;  // --shards; -1 = the config's
 };
 
 // Exit status: 0 stopped cleanly; 2 bad config or rules (the message says

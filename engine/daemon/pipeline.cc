@@ -29,6 +29,8 @@ constexpr std::string_view kTailKeyPrefix = "tail/";      // positions, + device
 // TailPosition::followed_since).
 constexpr std::string_view kFollowedKeyPrefix = "followed/";  // positions, + pattern
 constexpr std::string_view kSinkKeyPrefix = "sink/";      // positions, + sink name
+// The detection shards the state was started with (0: the pipeline thread).
+constexpr std::string_view kShardsKey = "daemon/shards";  // positions
 // Network chunks (syslog, HTTP) until their events are processed: they
 // cannot be read again from a file, so they are kept here.
 constexpr std::string_view kSpoolKeyPrefix = "spool/";    // positions, + seq (BE)
@@ -210,6 +212,7 @@ Pipeline::Options Pipeline::OptionsFrom(const Config& config) {
   o.state = state::StateOptionsFromConfig(config);
   o.idle_source = std::chrono::nanoseconds(config.daemon.idle_source_ns);
   o.reorder_window_ns = config.daemon.reorder_window_ns;
+  o.shards = config.daemon.shards;
   return o;
 }
 
@@ -243,7 +246,6 @@ Pipeline::Pipeline(const Options& options, std::shared_ptr<const rules::RuleSet>
     : options_(options),
       site_(std::move(site)),
       store_(std::move(store)),
-      detector_(DetectorOptionsFrom(options), rules, site_, store_.get()),
       publisher_(rules),
       applied_rules_(rules),
       queue_(queue),
@@ -301,6 +303,8 @@ absl::Status Pipeline::Restore() {
           state::EncodeRunIdentity(state::RunIdentity{kDaemonRunFingerprint, std::string(kDaemonRunDescription)}));
     if (absl::Status s = store_->Commit(b); !s.ok()) return s;
   }
+  if (absl::Status s = RestoreShards(*got); !s.ok()) return s;
+  uint64_t detection_seq = 0;
 
   got = store_->Get(Family::kPositions, kDaemonCursorKey, &value);
   if (!got.ok()) return got.status();
@@ -312,17 +316,14 @@ absl::Status Pipeline::Restore() {
       return corrupted("the daemon cursor cannot be read");
     }
     next_seq_ = seq;
-    uint64_t detection_seq = 0;
     auto g = store_->Get(Family::kPositions, "daemon/detections", &value);
     if (!g.ok()) return g.status();
     if (*g && !DecodeU64(value, kDaemonTag, &detection_seq)) {
       return corrupted("the detection counter cannot be read");
     }
-    detector_.set_detection_seq(detection_seq);
   }
-  auto windows = detector_.RestoreWindows();
-  if (!windows.ok()) return windows.status();
-  if (absl::Status s = detector_.RestoreFolder(); !s.ok()) return s;
+  detector_ = LiveDetector::Make(DetectorOptionsFrom(options_), applied_rules_, site_, store_.get(), shards_);
+  if (absl::Status s = detector_->Restore(detection_seq); !s.ok()) return s;
 
   absl::Status bad;
   absl::Status scanned = store_->Scan(Family::kPositions, kTailKeyPrefix, [&](std::string_view, std::string_view v) {
@@ -365,6 +366,40 @@ absl::Status Pipeline::Restore() {
   });
   if (!scanned.ok()) return scanned;
   return bad;
+}
+
+absl::Status Pipeline::RestoreShards(bool existing_state) {
+  uint32_t requested = 1;
+  if (options_.shards > 0) requested = static_cast<uint32_t>(options_.shards);
+  if (options_.shards == 0) requested = 0;
+  if (options_.shards < 0) requested = std::max(1u, std::thread::hardware_concurrency());
+  std::string value;
+  auto got = store_->Get(Family::kPositions, kShardsKey, &value);
+  if (!got.ok()) return got.status();
+  uint64_t committed = 0;
+  if (*got) {
+    if (!DecodeU64(value, kDaemonTag, &committed) || committed > 1024) {
+      return absl::DataLossError(absl::StrCat("state_dir '", store_->dir(),
+                                              "' is corrupted: the number of shards cannot be read. "
+                                              "Move it away to start over"));
+    }
+  } else if (!existing_state) {
+    committed = requested;
+  }
+  // (A daemon state without the record was written on the pipeline thread,
+  // by a build before shards.)
+  // Open correlation windows are kept per shard: a state stays on the
+  // shards it was started with.
+  shards_ = static_cast<uint32_t>(committed);
+  if (shards_ != requested) {
+    shards_note_ = absl::StrCat("state_dir '", store_->dir(), "' was started with ", shards_,
+                                " detection shards; it keeps them (", requested,
+                                " requested): a new state_dir takes --shards / daemon.shards");
+  }
+  if (*got) return absl::OkStatus();
+  state::StateBatch b;
+  b.Put(Family::kPositions, kShardsKey, EncodeU64(kDaemonTag, shards_));
+  return store_->Commit(b);
 }
 
 absl::Status Pipeline::RestoreFollowedSince() {
@@ -486,10 +521,10 @@ absl::Status Pipeline::Run() {
     }
     const bool due = events_since_commit_ >= commit_events || Clock::now() - last_commit_ >= interval;
     const bool idle = !chunk && (events_since_commit_ > 0 || !pending_done_.empty() || !moved_files_.empty() ||
-                                 !pending_alerts_.empty() || !spool_deletes_.empty());
+                                 watermark_moved_ || !spool_deletes_.empty());
     const bool acks = delivery_ && delivery_->AckedThrough() > acked_through_ && Clock::now() - last_commit_ >= interval;
     if (due && (events_since_commit_ > 0 || !moved_files_.empty() || !pending_done_.empty() ||
-                !spool_deletes_.empty() || acks)) {
+                !spool_deletes_.empty() || watermark_moved_ || acks)) {
       if (absl::Status s = Commit(); !s.ok()) Fail(s);
     } else if (idle && Clock::now() - last_commit_ >= interval / 4) {
       if (absl::Status s = Commit(); !s.ok()) Fail(s);
@@ -669,10 +704,9 @@ void Pipeline::ProcessHeld(const Pending& p) {
   Event& e = *p.event;
   if (released_max_ns_ != INT64_MIN && e.time_ns < released_max_ns_) late_events_->Add();
   released_max_ns_ = std::max(released_max_ns_, e.time_ns);
-  detector_.Process(e);
+  detector_->Process(e);
   ++events_since_commit_;
-  for (state::AlertLine& a : detector_.TakeAlerts()) pending_alerts_.push_back(std::move(a));
-  if (!detector_.status().ok()) Fail(detector_.status());
+  if (absl::Status s = detector_->status(); !s.ok()) Fail(s);
   p.held->processed[p.index] = 1;
   --p.held->pending;
 }
@@ -735,8 +769,8 @@ void Pipeline::AdvanceWatermark() {
   if (next == INT64_MIN) return;
   if (next <= watermark_.load(std::memory_order_relaxed)) return;
   watermark_.store(next, std::memory_order_relaxed);
-  detector_.AdvanceWatermark(next);
-  for (state::AlertLine& a : detector_.TakeAlerts()) pending_alerts_.push_back(std::move(a));
+  detector_->AdvanceWatermark(next);
+  watermark_moved_ = true;  // windows may have closed: alerts to commit
 }
 
 void Pipeline::CheckReload() {
@@ -748,9 +782,8 @@ void Pipeline::CheckReload() {
   // (the swap is a flush point of the event-time merge).
   Release(INT64_MAX);
   CompleteHeld();
-  bool kept = false;
   applied_rules_ = publisher_.Current();
-  detector_.ReplaceRules(applied_rules_, &kept);
+  const bool kept = detector_->ReplaceRules(applied_rules_);
   // Decoders were built with the old set's projection.
   streams_.clear();
   rules_applied_->Add();
@@ -821,7 +854,7 @@ absl::Status Pipeline::CommitDeliveries() {
 
 absl::Status Pipeline::Commit() {
   state::StateBatch b;
-  if (absl::Status s = detector_.Collect(&b); !s.ok()) return s;
+  if (absl::Status s = detector_->Collect(&b, &pending_alerts_); !s.ok()) return s;
   CollectPartialPositions(&b);
   for (auto& [key, pos] : moved_files_) b.Put(Family::kPositions, key, EncodeTail(pos, {}));
   for (auto& [key, value] : spool_puts_) b.Put(Family::kPositions, key, value);
@@ -843,7 +876,7 @@ absl::Status Pipeline::Commit() {
   state::PutFixed(&cursor, next_seq_);
   state::PutFixed(&cursor, acked_through_);
   b.Put(Family::kPositions, kDaemonCursorKey, cursor);
-  b.Put(Family::kPositions, "daemon/detections", EncodeU64(kDaemonTag, detector_.detection_seq()));
+  b.Put(Family::kPositions, "daemon/detections", EncodeU64(kDaemonTag, detector_->detection_seq()));
   if (absl::Status s = store_->Commit(b); !s.ok()) return s;
   commits_.fetch_add(1, std::memory_order_relaxed);
 
@@ -869,7 +902,7 @@ absl::Status Pipeline::Commit() {
   }
   pending_alerts_.clear();
   // Counters only grow: add what was dropped since the last commit.
-  const rules::WindowsDropped dropped = detector_.windows_dropped();
+  const rules::WindowsDropped dropped = detector_->windows_dropped();
   windows_dropped_limit_->Add(dropped.limit - reported_dropped_.limit);
   windows_dropped_budget_->Add(dropped.budget - reported_dropped_.budget);
   reported_dropped_ = dropped;
@@ -879,8 +912,9 @@ absl::Status Pipeline::Commit() {
   pending_done_.clear();
   moved_files_.clear();
   events_since_commit_ = 0;
+  watermark_moved_ = false;
   last_commit_ = Clock::now();
-  detector_.AfterCommit();
+  detector_->AfterCommit();
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // The daemon's detection thread: takes chunks from the IngestQueue, decodes
 // them per stream, merges the sources in event time, runs the durable
-// detection path (state::DurableDetector), and commits state, file
+// detection path (LiveDetector: on this thread, or on shard threads it
+// feeds), and commits state, file
 // positions and new alerts to the state database in one WriteBatch before
 // it hands the alerts to the sinks (docs/daemon.md).
 //
@@ -66,9 +67,9 @@
 #include "credwatch/site.h"
 #include "daemon/file_tailer.h"
 #include "daemon/ingest.h"
+#include "daemon/live_detector.h"
 #include "daemon/metrics.h"
 #include "runtime/rule_publisher.h"
-#include "state/durable_detector.h"
 #include "state/state_store.h"
 
 namespace credwatch::daemon {
@@ -90,6 +91,10 @@ class Pipeline {
     // is processed: an input that is slower to start must not find its
     // records late.
     std::vector<std::string> inputs;
+    // Detection threads (daemon.shards, --shards): 0 on the pipeline
+    // thread, -1 one per core. A state_dir keeps the number it was started
+    // with.
+    int shards = -1;
   };
   static Options OptionsFrom(const Config& config);
 
@@ -126,6 +131,10 @@ class Pipeline {
   // since, so a restart does not send it again. Same thread as Run, or
   // after it was joined.
   absl::Status CommitDeliveries();
+  // The detection shards in force (0: on the pipeline thread), and why they
+  // differ from Options::shards when they do ("" else).
+  uint32_t shards() const { return shards_; }
+  const std::string& shards_note() const { return shards_note_; }
   // RocksDB's figures for /metrics. Thread-safe.
   state::StoreStats StoreStats() const { return store_->Stats(); }
 
@@ -151,6 +160,8 @@ class Pipeline {
            std::shared_ptr<const Site> site, std::unique_ptr<state::StateStore> store,
            IngestQueue* queue, Metrics* metrics);
   absl::Status Restore();
+  // The detection shards: the state's, else the requested (recorded).
+  absl::Status RestoreShards(bool existing_state);
   // Adds to tail_positions_ since when each file pattern has been followed,
   // recording it (now) for patterns new to the state.
   absl::Status RestoreFollowedSince();
@@ -174,7 +185,9 @@ class Pipeline {
   Options options_;
   std::shared_ptr<const Site> site_;
   std::unique_ptr<state::StateStore> store_;
-  state::DurableDetector detector_;
+  std::unique_ptr<LiveDetector> detector_;  // made by Restore
+  uint32_t shards_ = 0;
+  std::string shards_note_;
   runtime::RuleSetPublisher publisher_;
   uint64_t rules_version_ = 0;
   std::shared_ptr<const rules::RuleSet> applied_rules_;  // the set the detector runs
@@ -207,6 +220,7 @@ class Pipeline {
   std::vector<state::AlertLine> pending_alerts_;
   std::vector<std::function<void(bool)>> pending_done_;
   int64_t events_since_commit_ = 0;
+  bool watermark_moved_ = false;  // the detector's watermark moved
   std::chrono::steady_clock::time_point last_commit_;
   std::chrono::steady_clock::time_point started_;
   absl::flat_hash_map<std::string, bool> inputs_heard_;  // configured input -> delivered an event

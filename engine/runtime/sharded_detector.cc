@@ -153,6 +153,7 @@ struct CommitPart {
   uint64_t commit = 0;
   bool ok = true;  // false: the shard's state failed before this point
   state::StateBatch part;
+  rules::WindowsDropped dropped;  // by the shard's evaluators so far
 };
 
 // A commit at (seq, phase 0, ordinal) comes before detection `t`.
@@ -554,6 +555,8 @@ void ShardedDetector::Impl::ApplyMarker(Shard& s, const Marker& m, OutBatch& out
     c.commit = m.commit;
     if (s.state && s.status.ok()) ShardFailed(s, s.state->CollectWindows(*s.evaluator, &c.part));
     c.ok = s.status.ok();
+    c.dropped = s.replaced_dropped;
+    c.dropped.Add(s.evaluator->stats());
   }
 }
 
@@ -683,16 +686,18 @@ void ShardedDetector::Impl::RunOutput() {
 void ShardedDetector::Impl::FireCommit(const std::vector<OutBatch*>& round, size_t index) {
   parts.resize(n);
   bool ok = !commits_stopped;
+  rules::WindowsDropped dropped;
   for (uint32_t k = 0; k < n; ++k) {
     CommitPart& c = round[k]->commits[index];
     ok = ok && c.ok;
     parts[k] = std::move(c.part);
+    dropped.Add(c.dropped);
   }
   const uint64_t number = round[0]->commits[index].commit;
   if (!ok) {
     commits_stopped = true;
   } else if (options.state.on_commit) {
-    options.state.on_commit(number, parts);
+    options.state.on_commit(number, parts, dropped);
   }
   for (auto& p : parts) p.Clear();
 }

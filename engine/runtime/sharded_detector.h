@@ -106,8 +106,12 @@ struct ShardedDetectorOptions {
     // before it takes the detection.
     std::function<void(const Detection&, const alert::AlertFolder&)> on_detection;
     // Output thread: commit `commit` (OnCommitPoint's number), with one part
-    // per shard, in shard order.
-    std::function<void(uint64_t commit, std::vector<state::StateBatch>& parts)> on_commit;
+    // per shard, in shard order, and the correlation windows the shards had
+    // dropped before their end up to that point (since the start, across
+    // rule reloads).
+    std::function<void(uint64_t commit, std::vector<state::StateBatch>& parts,
+                       const rules::WindowsDropped& dropped)>
+        on_commit;
   } state;
 };
 

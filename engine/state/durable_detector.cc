@@ -38,7 +38,8 @@ DurableDetector::DurableDetector(const DetectorOptions& options,
       store_(store),
       profiles_(options.profile, store,
                 ProfileCacheOptions{store->profile_budget_bytes(), options.retention_ns}),
-      sessions_(options.profile.sessions) {}
+      sessions_(options.profile.sessions),
+      expiry_(options) {}
 
 absl::StatusOr<bool> DurableDetector::RestoreWindows() {
   std::string value;
@@ -126,7 +127,7 @@ absl::Status CollectWindows(StateStore* store, rules::Evaluator& evaluator, bool
 absl::Status DurableDetector::RestoreFolder() {
   return ScanJournal(store_, [this](uint64_t seq, const Detection& d) {
     folder_.Offer(d);
-    journaled_.emplace_back(seq, d.time_ns);
+    expiry_.Add(seq, d.time_ns);
   });
 }
 
@@ -216,9 +217,9 @@ void DurableDetector::Emit() {
       // its own (most of its bytes). Not in the daemon: it forgets findings
       // and their journal separately, so a kept repeat may open a finding
       // again at a restore.
-      const bool evidences = options_.forget_findings_after_ns > 0 || folder_.UsesEvidences(d);
+      const bool evidences = expiry_.enabled() || folder_.UsesEvidences(d);
       journal_writer_.Put(detection_seq_, d, evidences, &journal_);
-      if (options_.forget_findings_after_ns > 0) journaled_.emplace_back(detection_seq_, d.time_ns);
+      expiry_.Add(detection_seq_, d.time_ns);
       ++detection_seq_;
     }
     const alert::Finding* f = folder_.Offer(d);
@@ -254,18 +255,21 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
   rewrite_windows_ = false;
   b->Append(std::move(journal_));
   journal_.Clear();
-  if (options_.forget_findings_after_ns > 0 && watermark_ns_ != INT64_MIN) {
-    int64_t before = 0;
-    if (__builtin_sub_overflow(watermark_ns_, options_.forget_findings_after_ns + options_.lateness_ns, &before)) {
-      before = INT64_MIN;  // a watermark near the start of time: nothing to forget
-    }
-    folder_.Expire(before);
-    while (!journaled_.empty() && journaled_.front().second < before) {
-      b->Delete(Family::kJournal, SeqKey(kDetectionKeyPrefix, journaled_.front().first));
-      journaled_.pop_front();
-    }
-  }
+  expiry_.Expire(watermark_ns_, &folder_, b);
   return absl::OkStatus();
+}
+
+void JournalExpiry::Expire(int64_t watermark_ns, alert::AlertFolder* folder, StateBatch* b) {
+  if (!enabled() || watermark_ns == INT64_MIN) return;
+  int64_t before = 0;
+  if (__builtin_sub_overflow(watermark_ns, options_.forget_findings_after_ns + options_.lateness_ns, &before)) {
+    return;  // a watermark near the start of time: nothing to forget
+  }
+  folder->Expire(before);
+  while (!journaled_.empty() && journaled_.front().second < before) {
+    b->Delete(Family::kJournal, SeqKey(kDetectionKeyPrefix, journaled_.front().first));
+    journaled_.pop_front();
+  }
 }
 
 }  // namespace credwatch::state

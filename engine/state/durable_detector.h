@@ -81,6 +81,26 @@ class JournalWriter {
   std::string value_;
 };
 
+// The journal entries of folded findings that a long run forgets
+// (DetectorOptions::forget_findings_after_ns), oldest first, so they leave
+// the journal with their findings.
+class JournalExpiry {
+ public:
+  explicit JournalExpiry(const DetectorOptions& options) : options_(options) {}
+  bool enabled() const { return options_.forget_findings_after_ns > 0; }
+  // A detection journaled as `seq` (when enabled).
+  void Add(uint64_t seq, int64_t time_ns) {
+    if (enabled()) journaled_.emplace_back(seq, time_ns);
+  }
+  // Findings opened more than forget_findings_after_ns + lateness before
+  // `watermark_ns` leave `folder`; their journal entries are deleted in `b`.
+  void Expire(int64_t watermark_ns, alert::AlertFolder* folder, StateBatch* b);
+
+ private:
+  DetectorOptions options_;
+  std::deque<std::pair<uint64_t, int64_t>> journaled_;  // (seq, detection time)
+};
+
 // Adds an evaluator's correlation windows to `b` (records.h): the groups
 // that changed or closed since the last call, as records under
 // `group_prefix`, and the header at `header_key`. With `rewrite`, every
@@ -176,9 +196,7 @@ class DurableDetector {
   int64_t last_sweep_ns_ = INT64_MIN;
   StateBatch journal_;  // detections since the last Collect
   JournalWriter journal_writer_;
-  // Journal entries still on disk, oldest first: (seq, detection time), for
-  // forgetting them with their findings.
-  std::deque<std::pair<uint64_t, int64_t>> journaled_;
+  JournalExpiry expiry_;  // journal entries on disk, to forget with their findings
   std::vector<AlertLine> alerts_;
   absl::Status status_;
 

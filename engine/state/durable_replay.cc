@@ -945,7 +945,9 @@ class ShardedDurableConsumer : public replay::EventConsumer {
       return std::make_unique<DurableShardState>(dopts, store, k, n, clock);
     };
     o.state.on_detection = [this](const Detection& d, const alert::AlertFolder& folder) { Journal(d, folder); };
-    o.state.on_commit = [this](uint64_t number, std::vector<StateBatch>& parts) { Commit(number, parts); };
+    o.state.on_commit = [this](uint64_t number, std::vector<StateBatch>& parts, const rules::WindowsDropped&) {
+      Commit(number, parts);
+    };
     detector_ = std::make_unique<runtime::ShardedDetector>(std::move(o),
                                                            [this](const alert::Finding& f) { Alert(f); });
     run_->set_on_landed([this](uint64_t number) { detector_->CommitLanded(number); });

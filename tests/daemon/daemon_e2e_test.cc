@@ -111,7 +111,7 @@ class DaemonE2eTest : public ::testing::Test {
   // HTTP on ephemeral ports, alerts to dir/alerts.ndjson.
   static fs::path WriteConfig(const fs::path& dir, bool network, const std::string& rules,
                               const std::string& extra_outputs = "", const std::string& idle = "2s",
-                              const std::string& state = "commit_interval: 100ms, sync: none") {
+                              const std::string& state = "commit_interval: 100ms, sync: none", int shards = 0) {
     fs::create_directories(dir / "tail");
     std::string cfg = site_;
     cfg += "state_dir: " + (dir / "state").string() + "\n";
@@ -127,7 +127,8 @@ class DaemonE2eTest : public ::testing::Test {
     // The merge window of replay (max_disorder, 10m): the same order, so the
     // same alerts.
     cfg += "daemon: {poll_interval: 20ms, idle_source: " + idle +
-           ", reorder_window: 10m, queue_bytes: 512MiB, stop_timeout: 60s}\n";
+           ", reorder_window: 10m, queue_bytes: 512MiB, stop_timeout: 60s, shards: " + std::to_string(shards) +
+           "}\n";
     const fs::path path = dir / "credwatch.yaml";
     WriteFile(path, cfg);
     return path;
@@ -137,6 +138,9 @@ class DaemonE2eTest : public ::testing::Test {
     HttpResponse m = Http(d.PortOf("admin listening"), "GET", "/metrics");
     return MetricSum(m.body, "credwatch_events_total");
   }
+
+  void LiveTailSyslogAndHttp(int shards);
+  void KilledAndStoppedThenRestarted(int shards, int later_shards);
 
   static inline fs::path root_;
   static inline std::string site_;
@@ -168,12 +172,15 @@ void WriteRotating(const fs::path& dir, const std::string& name, const std::vect
   if (!block.empty()) flush();
 }
 
-TEST_F(DaemonE2eTest, LiveTailSyslogAndHttpGiveTheAlertsOfReplay) {
-  const fs::path dir = root_ / "live";
+// Live tail, syslog and HTTP at once give replay's alerts, with detection
+// on `shards` threads (0: the pipeline thread).
+void DaemonE2eTest::LiveTailSyslogAndHttp(int shards) {
+  const fs::path dir = root_ / ("live" + std::to_string(shards));
   fs::create_directories(dir);
   // No source may fall idle while the others go on (a slow HTTP round trip
   // would then arrive late): the end of input is the SIGTERM below.
-  DaemonProcess daemon(WriteConfig(dir, /*network=*/true, CREDWATCH_SOURCE_DIR "/rules", "", "120s"),
+  DaemonProcess daemon(WriteConfig(dir, /*network=*/true, CREDWATCH_SOURCE_DIR "/rules", "", "120s",
+                                                  "commit_interval: 100ms, sync: none", shards),
                        dir / "daemon.log");
   ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
   const int syslog_port = daemon.PortOf("\"input\":\"syslog\"");
@@ -263,10 +270,14 @@ TEST_F(DaemonE2eTest, LiveTailSyslogAndHttpGiveTheAlertsOfReplay) {
   }
 }
 
-TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRepeatsNothing) {
-  const fs::path dir = root_ / "restart";
+// A daemon killed or stopped during ingest and restarted loses nothing and
+// repeats nothing. Started on `shards`; the restarts ask for
+// `later_shards`, and the state keeps the first number.
+void DaemonE2eTest::KilledAndStoppedThenRestarted(int shards, int later_shards) {
+  const fs::path dir = root_ / ("restart" + std::to_string(shards));
   fs::create_directories(dir);
-  const fs::path config = WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules");
+  const std::string state = "commit_interval: 100ms, sync: none";
+  fs::path config = WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules", "", "2s", state, shards);
   // One tailed stream: CloudTrail records, rotating every 256 KiB, written in
   // five parts; after each part the daemon is killed (-9) or stopped (TERM)
   // at a random moment and started again. (CloudTrail records stand alone;
@@ -317,7 +328,7 @@ TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRe
     } else {
       daemon.Signal(SIGTERM);
       ASSERT_EQ(daemon.Wait(), 0) << daemon.Log();
-    }
+    }    if (part == 0) config = WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules", "", "2s", state, later_shards);
   }
   // The last start reads what is left (also in files rotated while down).
   DaemonProcess daemon(config, log);
@@ -330,6 +341,10 @@ TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRe
   note("last run: SIGTERM;" + tail_metrics(daemon));
   daemon.Signal(SIGTERM);
   ASSERT_EQ(daemon.Wait(), 0) << daemon.Log();
+  if (later_shards != shards) {
+    const std::string kept = "was started with " + std::to_string(shards) + " detection shards; it keeps them";
+    EXPECT_NE(Slurp(log).find(kept), std::string::npos) << "the log must say why --shards was not applied";
+  }
 
   const std::string got = WithoutOrigin(Slurp(dir / "alerts.ndjson"));
   const std::string want = WithoutOrigin(expected);
@@ -359,11 +374,28 @@ TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRe
   }
 }
 
+TEST_F(DaemonE2eTest, LiveTailSyslogAndHttpGiveTheAlertsOfReplay) { LiveTailSyslogAndHttp(0); }
+
+TEST_F(DaemonE2eTest, LiveTailSyslogAndHttpOnTwoShardsGiveTheAlertsOfReplay) { LiveTailSyslogAndHttp(2); }
+
+TEST_F(DaemonE2eTest, KilledAndStoppedDuringIngestThenRestartedLosesNothingAndRepeatsNothing) {
+  KilledAndStoppedThenRestarted(0, 0);
+}
+
+// Started on two shards, restarted with --shards 0 asked: the state keeps
+// its two (its windows are split by shard) and says so.
+TEST_F(DaemonE2eTest, OnTwoShardsKilledAndStoppedThenRestartedLosesNothingAndRepeatsNothing) {
+  KilledAndStoppedThenRestarted(2, 0);
+}
+
 TEST_F(DaemonE2eTest, ABrokenRuleFileKeepsTheRunningRulesAndShowsInMetrics) {
   const fs::path dir = root_ / "reload";
   fs::create_directories(dir / "rules");
   fs::copy(CREDWATCH_SOURCE_DIR "/rules", dir / "rules", fs::copy_options::recursive);
-  DaemonProcess daemon(WriteConfig(dir, /*network=*/false, (dir / "rules").string()), dir / "daemon.log");
+  // On two shards: a reload reaches every shard at the same point.
+  DaemonProcess daemon(WriteConfig(dir, /*network=*/false, (dir / "rules").string(), "", "2s",
+                                   "commit_interval: 100ms, sync: none", 2),
+                       dir / "daemon.log");
   ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
   const int admin = daemon.PortOf("admin listening");
   auto metrics = [&] { return Http(admin, "GET", "/metrics").body; };
@@ -418,11 +450,11 @@ TEST_F(DaemonE2eTest, ABrokenRuleFileKeepsTheRunningRulesAndShowsInMetrics) {
 
 // Open correlation windows past their share of state.memory_budget are
 // dropped (the ones that end first), and /metrics says so: the operator's
-// cue to raise the budget.
+// cue to raise the budget. (On two shards: each holds half the share.)
 TEST_F(DaemonE2eTest, WindowsDroppedOverTheMemoryBudgetShowInMetrics) {
   const fs::path dir = root_ / "budget";
   DaemonProcess daemon(WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules", "", "2s",
-                                   "commit_interval: 100ms, sync: none, memory_budget: 16MiB"),
+                                   "commit_interval: 100ms, sync: none, memory_budget: 16MiB", 2),
                        dir / "daemon.log");
   ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
   const int admin = daemon.PortOf("admin listening");

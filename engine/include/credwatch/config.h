@@ -101,6 +101,9 @@ struct DaemonConfig {
   int64_t reorder_window_ns = 0;
   int64_t stop_timeout_ns = 30'000'000'000;  // drain on SIGTERM; default 30s
   bool watch_rules = true;                   // reload when a rule file changes; default true
+  // Detection shard threads; 0 = on the pipeline thread; default -1, one
+  // per core. A state_dir keeps the number it was started with.
+  int shards = -1;
 };
 
 struct Config {

@@ -239,6 +239,10 @@ struct WindowsDropped {
     limit += s.groups_evicted;
     budget += s.groups_over_budget;
   }
+  void Add(const WindowsDropped& o) {
+    limit += o.limit;
+    budget += o.budget;
+  }
 };
 
 // Callbacks of Evaluator::SerializeChanges / RestoreChanges.
