@@ -58,7 +58,12 @@ class ShardedLiveDetector final : public LiveDetector {
  public:
   ShardedLiveDetector(const state::DetectorOptions& options, std::shared_ptr<const rules::RuleSet> rules,
                       std::shared_ptr<const Site> site, state::StateStore* store, uint32_t shards)
-      : store_(store), publisher_(std::move(rules)), shards_(shards), expiry_(options) {
+      : store_(store),
+        publisher_(std::move(rules)),
+        shards_(shards),
+        // Findings are forgotten one by one (expiry_): a record each.
+        journal_writer_(/*chunked=*/options.forget_findings_after_ns == 0),
+        expiry_(options) {
     runtime::ShardedDetectorOptions o;
     o.shards = static_cast<int>(shards);
     o.profile = options.profile;
@@ -170,6 +175,7 @@ class ShardedLiveDetector final : public LiveDetector {
   void OnCommit(uint64_t number, std::vector<StateBatch>& parts, const rules::WindowsDropped& dropped) {
     StateBatch batch;
     for (StateBatch& p : parts) batch.Append(std::move(p));
+    journal_writer_.Flush(&journal_);
     batch.Append(std::move(journal_));
     journal_.Clear();
     int64_t watermark_ns = INT64_MIN;

@@ -39,6 +39,8 @@ DurableDetector::DurableDetector(const DetectorOptions& options,
       profiles_(options.profile, store,
                 ProfileCacheOptions{store->profile_budget_bytes(), options.retention_ns}),
       sessions_(options.profile.sessions),
+      // A daemon forgets detections one by one: a record each.
+      journal_writer_(/*chunked=*/options.forget_findings_after_ns == 0),
       expiry_(options) {}
 
 absl::StatusOr<bool> DurableDetector::RestoreWindows() {
@@ -76,13 +78,34 @@ absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t se
   });
   if (!s.ok()) return s;
   if (!bad.ok()) return corrupted(bad);
+  // Detections in seq order: records of their own (the daemon's, and a
+  // replay's before format 4), then chunks (a replay's since), which
+  // follow them.
+  uint64_t next = 0;
   s = store->Scan(Family::kJournal, kDetectionKeyPrefix, [&](std::string_view key, std::string_view v) {
     auto d = DecodeDetection(v, rules);
     if (!d.ok()) {
       bad = corrupted(d.status());
       return false;
     }
-    fn(SeqFromKey(key, kDetectionKeyPrefix), *d);
+    next = SeqFromKey(key, kDetectionKeyPrefix);
+    fn(next++, *d);
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  s = store->Scan(Family::kJournal, kJournalChunkKeyPrefix, [&](std::string_view key, std::string_view v) {
+    uint64_t seq = SeqFromKey(key, kJournalChunkKeyPrefix);
+    if (seq < next) {
+      bad = corrupted(absl::DataLossError("journal chunk out of order"));
+      return false;
+    }
+    bad = DecodeJournalChunk(v, rules, [&](const Detection& d) { fn(seq++, d); });
+    if (!bad.ok()) {
+      bad = corrupted(bad);
+      return false;
+    }
+    next = seq;
     return true;
   });
   if (!s.ok()) return s;
@@ -98,7 +121,26 @@ void JournalWriter::Put(uint64_t seq, const Detection& d, bool evidences, StateB
   if (rules_written_.insert(ref).second) b->Put(Family::kJournal, SeqKey(kJournalRuleKeyPrefix, ref), rule_);
   value_.clear();
   EncodeDetection(d, evidences, ref, &value_);
-  b->Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, seq), value_);
+  if (!chunked_) {
+    b->Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, seq), value_);
+    return;
+  }
+  if (chunk_count_++ == 0) chunk_first_ = seq;
+  PutVarString(&chunk_, value_);
+}
+
+void JournalWriter::Flush(StateBatch* b) {
+  if (chunk_count_ == 0) return;
+  value_.clear();
+  EncodeJournalChunk(chunk_count_, chunk_, &value_);
+  b->Put(Family::kJournal, SeqKey(kJournalChunkKeyPrefix, chunk_first_), value_);
+  chunk_count_ = 0;
+  chunk_.clear();
+  // A large chunk's buffers are not kept for the next.
+  if (chunk_.capacity() > (size_t{1} << 20)) {
+    chunk_ = std::string();
+    value_ = std::string();
+  }
 }
 
 absl::Status CollectWindows(StateStore* store, rules::Evaluator& evaluator, bool rewrite,
@@ -253,6 +295,7 @@ absl::Status DurableDetector::Collect(StateBatch* b) {
     return s;
   }
   rewrite_windows_ = false;
+  journal_writer_.Flush(&journal_);
   b->Append(std::move(journal_));
   journal_.Clear();
   expiry_.Expire(watermark_ns_, &folder_, b);

@@ -70,15 +70,26 @@ struct AlertLine {
 absl::Status ScanJournal(StateStore* store, const std::function<void(uint64_t seq, const Detection&)>& fn);
 
 // Writes detections to the journal (version 2, records.h): each rule's
-// record once per writer, then each detection naming it.
+// record once per writer, then each detection naming it, as a record of
+// its own or, `chunked`, gathered into one chunk record per Flush.
 class JournalWriter {
  public:
+  explicit JournalWriter(bool chunked) : chunked_(chunked) {}
+  // Detection `seq` (one more than the last Put's). A rule record goes to
+  // `b` at once; chunked, the detection waits for Flush, which must put it
+  // into the same commit.
   void Put(uint64_t seq, const Detection& d, bool evidences, StateBatch* b);
+  // Chunked: the detections since the last Flush, as one record in `b`.
+  void Flush(StateBatch* b);
 
  private:
+  const bool chunked_;
   absl::flat_hash_set<uint64_t> rules_written_;
   std::string rule_;
   std::string value_;
+  uint64_t chunk_first_ = 0;  // seq of the chunk's first detection
+  uint64_t chunk_count_ = 0;
+  std::string chunk_;         // their records, each behind its varint length
 };
 
 // The journal entries of folded findings that a long run forgets

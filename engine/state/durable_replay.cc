@@ -1065,6 +1065,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
       return;
     }
     for (StateBatch& p : parts) batch_.Append(std::move(p));
+    journal_writer_.Flush(&journal_);
     batch_.Append(std::move(journal_));
     journal_.Clear();
     cut.detections = detection_seq_;
@@ -1096,7 +1097,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
   // Output thread (then, after Finish joined it, the merge thread).
   uint64_t detection_seq_ = 0;
   StateBatch journal_;                       // detections since the last commit
-  JournalWriter journal_writer_;
+  JournalWriter journal_writer_{/*chunked=*/true};
   std::vector<std::string> pending_alerts_;  // alerts since the last commit
   StateBatch batch_;
   absl::Status commit_status_;

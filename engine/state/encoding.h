@@ -131,9 +131,16 @@ class Decoder {
     return Fail();  // more than 10 bytes
   }
   bool GetVarString(std::string* s) {
+    std::string_view bytes;
+    if (!GetVarBytes(&bytes)) return false;
+    s->assign(bytes.data(), bytes.size());
+    return true;
+  }
+  // As GetVarString, without a copy: `*s` points into the data.
+  bool GetVarBytes(std::string_view* s) {
     uint64_t n = 0;
     if (!GetVarint(&n) || data_.size() - pos_ < n) return Fail();
-    s->assign(data_.data() + pos_, n);
+    *s = data_.substr(pos_, n);
     pos_ += n;
     return true;
   }

@@ -20,6 +20,7 @@ constexpr uint8_t kInputTag = 'I', kInputVersion = 1;
 constexpr uint8_t kOutputTag = 'O', kOutputVersion = 1;
 constexpr uint8_t kRunTag = 'R', kRunVersion = 1;
 constexpr uint8_t kDetectionTag = 'D', kDetectionVersion1 = 1, kDetectionVersion = 2;
+constexpr uint8_t kChunkTag = 'C', kChunkVersion = 1;
 constexpr uint8_t kJournalRuleTag = 'U', kJournalRuleVersion = 1;
 constexpr uint64_t kJournalRuleSeed = 0x7275;
 
@@ -320,6 +321,44 @@ absl::StatusOr<Detection> DecodeDetection(std::string_view bytes, const JournalR
   }
   d.severity = static_cast<Severity>(severity);
   return d;
+}
+
+void EncodeJournalChunk(uint64_t count, std::string_view records, std::string* out) {
+  PutHeader(out, kChunkTag, kChunkVersion);
+  PutVarint(out, count);
+  out->append(records.data(), records.size());
+}
+
+namespace {
+// Reads a chunk's header; each detection takes at least its length byte.
+bool GetChunkHeader(Decoder& in, size_t size, uint64_t* count) {
+  uint8_t tag = 0, version = 0;
+  return in.Get(&tag) && tag == kChunkTag && in.Get(&version) && version == kChunkVersion &&
+         in.GetVarint(count) && *count <= size;
+}
+}  // namespace
+
+absl::StatusOr<uint64_t> JournalChunkSize(std::string_view bytes) {
+  Decoder in(bytes);
+  uint64_t count = 0;
+  if (!GetChunkHeader(in, bytes.size(), &count)) return Damaged("journal chunk");
+  return count;
+}
+
+absl::Status DecodeJournalChunk(std::string_view bytes, const JournalRules& rules,
+                                const std::function<void(const Detection&)>& fn) {
+  Decoder in(bytes);
+  uint64_t count = 0;
+  if (!GetChunkHeader(in, bytes.size(), &count)) return Damaged("journal chunk");
+  for (uint64_t i = 0; i < count; ++i) {
+    std::string_view record;
+    if (!in.GetVarBytes(&record)) return Damaged("journal chunk");
+    auto d = DecodeDetection(record, rules);
+    if (!d.ok()) return d.status();
+    fn(*d);
+  }
+  if (!in.Done()) return Damaged("journal chunk");
+  return absl::OkStatus();
 }
 
 }  // namespace credwatch::state

@@ -7,6 +7,7 @@
 #define CREDWATCH_STATE_RECORDS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -138,6 +139,25 @@ void EncodeDetection(const Detection& d, bool evidences, uint64_t rule_ref, std:
 std::string EncodeDetectionV1(const Detection& d, bool evidences = true);
 // Either version; `rules` resolves a version-2 record's rule.
 absl::StatusOr<Detection> DecodeDetection(std::string_view bytes, const JournalRules& rules);
+
+// A journal chunk (state format 4): the detections of one commit as one
+// record, under kJournalChunkKeyPrefix + the first one's seq; the others
+// follow in seq order. A replay journals in chunks (JournalWriter): one key
+// per commit instead of one per detection, which the write-ahead log, the
+// memtable and the files handle with far less work (measured: about 4% of
+// a 10M-event replay's throughput). The daemon, which forgets detections
+// one by one, keeps a record each (kDetectionKeyPrefix).
+// Value: kChunkTag, version, varint count, then each detection's record
+// (EncodeDetection) behind its varint length.
+inline constexpr std::string_view kJournalChunkKeyPrefix = "chunk/";  // journal, + first seq (BE)
+// Appends a chunk of `count` detections, `records` holding their records
+// each behind its varint length, to `*out`.
+void EncodeJournalChunk(uint64_t count, std::string_view records, std::string* out);
+// The number of detections in a chunk; DataLoss when its header is damaged.
+absl::StatusOr<uint64_t> JournalChunkSize(std::string_view bytes);
+// Calls `fn` with each detection of a chunk, in order; DataLoss when damaged.
+absl::Status DecodeJournalChunk(std::string_view bytes, const JournalRules& rules,
+                                const std::function<void(const Detection&)>& fn);
 
 }  // namespace credwatch::state
 

@@ -273,6 +273,18 @@ absl::Status AppendStateSummaryJson(const StateStore& store, std::string* out) {
   if (auto s = store.Scan(Family::kOutbox, "", count(&outbox)); !s.ok()) return s;
   if (auto s = store.Scan(Family::kProfiles, "", count(&profiles)); !s.ok()) return s;
   if (auto s = store.Scan(Family::kJournal, kDetectionKeyPrefix, count(&detections)); !s.ok()) return s;
+  absl::Status chunk_status;
+  auto s = store.Scan(Family::kJournal, kJournalChunkKeyPrefix, [&](std::string_view, std::string_view v) {
+    auto n = JournalChunkSize(v);
+    if (!n.ok()) {
+      chunk_status = n.status();
+      return false;
+    }
+    detections += static_cast<int64_t>(*n);
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!chunk_status.ok()) return chunk_status;
   got = store.Get(Family::kWindows, absl::StrCat(Sv(kEvaluatorKeyPrefix), "0"), &value);
   if (!got.ok()) return got.status();
   windows = *got;

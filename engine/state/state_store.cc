@@ -44,11 +44,16 @@ static_assert(std::size(kFamilyNames) == kNumFamilies, "one name per Family");
 // Older formats this build upgrades in place at Open. Format 1 kept the
 // journal (kDetectionKeyPrefix) in the windows family; format 2 is format 3
 // without journal rule records (its detections carry their rule inline,
-// which this build still reads), so only its format number changes. An
-// older build refuses format 3 as incompatible rather than misreading it.
+// which this build still reads), and format 3 is format 4 without journal
+// chunks (records.h; its one record per detection is still read): only
+// their format number changes. An older build refuses a newer format as
+// incompatible rather than misreading it.
 constexpr int kFormatJournalInWindows = 1;
 constexpr int kFormatRulesInline = 2;
-bool Upgradable(int format) { return format == kFormatJournalInWindows || format == kFormatRulesInline; }
+constexpr int kFormatDetectionRecords = 3;
+bool Upgradable(int format) {
+  return format == kFormatJournalInWindows || format == kFormatRulesInline || format == kFormatDetectionRecords;
+}
 constexpr int64_t kMinBudget = int64_t{16} << 20;
 
 // RocksDB's own log (warnings and errors), in the state directory's LOG. Its
@@ -481,8 +486,8 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const StateOptions&
   std::string format;
   auto got = store->Get(Family::kMeta, "format", &format);
   if (!got.ok()) return got.status();
-  if (!*got || format == std::to_string(kFormatRulesInline)) {
-    // A new state, or format 2: only the format number is written.
+  if (!*got || format == std::to_string(kFormatRulesInline) || format == std::to_string(kFormatDetectionRecords)) {
+    // A new state, or format 2 or 3: only the format number is written.
     store->created_ = !*got;
     StateBatch batch;
     batch.Put(Family::kMeta, "format", std::to_string(kStateFormatVersion));

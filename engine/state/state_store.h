@@ -65,10 +65,10 @@ namespace credwatch::state {
 
 // The on-disk format this build reads and writes. Kept in the marker file
 // CREDWATCH_STATE and in the meta family; a state_dir of another format is
-// refused at Open, except formats 1 and 2, which Open upgrades in place
+// refused at Open, except formats 1 to 3, which Open upgrades in place
 // (2: the alert folder's journal has a family of its own; 3: journal rule
-// records, records.h).
-inline constexpr int kStateFormatVersion = 3;
+// records; 4: journal chunks, records.h).
+inline constexpr int kStateFormatVersion = 4;
 
 enum class SyncPolicy : uint8_t {
   // Nothing is fsynced: a commit survives the process being killed (the
