@@ -387,9 +387,8 @@ absl::Status Pipeline::RestoreShards(bool existing_state) {
     committed = requested;
   }
   // (A daemon state without the record was written on the pipeline thread,
-  // by a build before shards.)
-  // Open correlation windows are kept per shard: a state stays on the
-  // shards it was started with.
+  // by a build before shards: 0.) Open correlation windows are kept per
+  // shard, so a state stays on the shards it was started with.
   shards_ = static_cast<uint32_t>(committed);
   if (shards_ != requested) {
     shards_note_ = absl::StrCat("state_dir '", store_->dir(), "' was started with ", shards_,
