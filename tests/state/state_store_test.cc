@@ -275,6 +275,26 @@ TEST(StateStoreTest, Format1IsUpgradedInPlace) {
 // State of format 2 (journal detections with their rule inline) becomes
 // format 3 at the first Open, and its journal still reads: a resume after
 // an upgrade rebuilds the same alert folder.
+// A state of `format` holding `b`, opened (so upgraded) by this build;
+// the upgrade must have written the current format.
+absl::StatusOr<std::unique_ptr<StateStore>> OpenAsOlderFormat(const TempDir& dir, int format, StateBatch& b) {
+  {
+    auto store = StateStore::Open(Options(dir.str()));
+    if (!store.ok()) return store.status();
+    b.Put(Family::kMeta, "format", std::to_string(format));
+    if (absl::Status s = (*store)->Commit(b); !s.ok()) return s;
+  }
+  {
+    std::ofstream marker(dir.path() / "CREDWATCH_STATE", std::ios::trunc);
+    marker << "credwatch state\nformat " << format << "\nwritten-by 0.1.0\n";
+  }
+  auto store = StateStore::Open(Options(dir.str()));
+  if (store.ok()) {
+    EXPECT_EQ(MustGet(**store, Family::kMeta, "format"), std::to_string(kStateFormatVersion));
+  }
+  return store;
+}
+
 TEST(StateStoreTest, Format2IsUpgradedAndItsJournalStillReads) {
   TempDir dir;
   Detection d;
@@ -282,21 +302,10 @@ TEST(StateStoreTest, Format2IsUpgradedAndItsJournalStillReads) {
   d.title = "Rule one";
   d.group_key = "t001-alice";
   d.time_ns = 42;
-  {
-    auto store = StateStore::Open(Options(dir.str()));
-    ASSERT_TRUE(store.ok()) << store.status();
-    StateBatch b;
-    b.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, 1), EncodeDetectionV1(d));
-    b.Put(Family::kMeta, "format", "2");
-    ASSERT_TRUE((*store)->Commit(b).ok());
-  }
-  {
-    std::ofstream marker(dir.path() / "CREDWATCH_STATE", std::ios::trunc);
-    marker << "credwatch state\nformat 2\nwritten-by 0.1.0\n";
-  }
-  auto store = StateStore::Open(Options(dir.str()));
+  StateBatch b;
+  b.Put(Family::kJournal, SeqKey(kDetectionKeyPrefix, 1), EncodeDetectionV1(d));
+  auto store = OpenAsOlderFormat(dir, 2, b);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(MustGet(**store, Family::kMeta, "format"), std::to_string(kStateFormatVersion));
   std::vector<std::string> rules;
   ASSERT_TRUE(ScanJournal(store->get(), [&](uint64_t, const Detection& got) {
     rules.push_back(got.rule_id + ": " + got.title);
@@ -322,22 +331,11 @@ TEST(StateStoreTest, Format3JournalThenChunksRestoreInOrder) {
     d.time_ns = 1000 + i;
     return d;
   };
-  {
-    auto store = StateStore::Open(Options(dir.str()));
-    ASSERT_TRUE(store.ok()) << store.status();
-    JournalWriter old_writer(/*chunked=*/false);
-    StateBatch b;
-    for (int i = 0; i < 3; ++i) old_writer.Put(static_cast<uint64_t>(i), detection(i), true, &b);
-    b.Put(Family::kMeta, "format", "3");
-    ASSERT_TRUE((*store)->Commit(b).ok());
-  }
-  {
-    std::ofstream marker(dir.path() / "CREDWATCH_STATE", std::ios::trunc);
-    marker << "credwatch state\nformat 3\nwritten-by 0.1.0\n";
-  }
-  auto store = StateStore::Open(Options(dir.str()));
+  JournalWriter old_writer(/*chunked=*/false);
+  StateBatch b;
+  for (int i = 0; i < 3; ++i) old_writer.Put(static_cast<uint64_t>(i), detection(i), true, &b);
+  auto store = OpenAsOlderFormat(dir, 3, b);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(MustGet(**store, Family::kMeta, "format"), std::to_string(kStateFormatVersion));
   // Two commits of a chunked writer: seqs 3..6, then 7..9.
   JournalWriter writer(/*chunked=*/true);
   for (int commit = 0; commit < 2; ++commit) {
