@@ -2,7 +2,8 @@
 // (issue: p99 <= 10 ms at 100k events/s).
 //
 //   credwatch_latency [--rates 10000,50000,100000] [--seconds 10] [--sync none|commit]
-//                     [--commit-interval 2ms] [--out bench/results/latency.json]
+//                     [--commit-interval 2ms] [--shards N] [--out bench/results/latency.json]
+// (--shards: the daemon's daemon.shards; default its own, one per core.)
 //
 // For each rate: starts the daemon (the credwatch binary next to this one)
 // with a syslog TCP input, a webhook output pointing at a receiver in this
@@ -164,7 +165,7 @@ double Percentile(std::vector<double> v, double q) {
   return v[std::min(i, v.size() - 1)];
 }
 
-Result RunAt(int rate, int seconds, const std::string& sync, const std::string& commit_interval,
+Result RunAt(int rate, int seconds, const std::string& sync, const std::string& commit_interval, const std::string& shards,
              const fs::path& scratch, const std::string& binary) {
   Result r;
   r.rate = rate;
@@ -180,7 +181,8 @@ Result RunAt(int rate, int seconds, const std::string& sync, const std::string& 
       << "state_dir: " << (scratch / "state").string() << "\nrules: [" << (scratch / "rules").string()
       << "]\ninputs:\n  - {type: syslog, listen: \"tcp://127.0.0.1:0\", format: syslog}\n"
       << "outputs:\n  - {type: webhook, url: \"http://127.0.0.1:" << receiver.port() << "/alerts\"}\n"
-      << "admin: {listen: off}\nstate: {sync: " << sync << ", commit_interval: " << commit_interval << "}\n";
+      << "admin: {listen: off}\nstate: {sync: " << sync << ", commit_interval: " << commit_interval << "}\n"
+      << (shards.empty() ? "" : "daemon: {shards: " + shards + "}\n");
   const fs::path log = scratch / "daemon.log";
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -274,7 +276,7 @@ Result RunAt(int rate, int seconds, const std::string& sync, const std::string& 
 int main(int argc, char** argv) {
   std::vector<int> rates = {10000, 50000, 100000};
   int seconds = 10;
-  std::string sync = "none", commit_interval = "2ms", out;
+  std::string sync = "none", commit_interval = "2ms", shards, out;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--rates") {
@@ -288,6 +290,8 @@ int main(int argc, char** argv) {
       sync = v;
     } else if (k == "--commit-interval") {
       commit_interval = v;
+    } else if (k == "--shards") {
+      shards = v;
     } else if (k == "--out") {
       out = v;
     } else {
@@ -297,11 +301,12 @@ int main(int argc, char** argv) {
   }
   const std::string binary = (fs::path(argv[0]).parent_path() / "credwatch").string();
   const fs::path scratch = fs::temp_directory_path() / ("credwatch_latency_" + std::to_string(::getpid()));
-  std::string json = "{\"sync\":\"" + sync + "\",\"commit_interval\":\"" + commit_interval + "\",\"runs\":[";
+  std::string json = "{\"sync\":\"" + sync + "\",\"commit_interval\":\"" + commit_interval +
+                     "\",\"shards\":\"" + (shards.empty() ? "default" : shards) + "\",\"runs\":[";
   std::printf("| rate (events/s) | achieved | triggers | alerts | p50 ms | p99 ms | p99.9 ms | max ms |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (size_t i = 0; i < rates.size(); ++i) {
-    Result r = RunAt(rates[i], seconds, sync, commit_interval, scratch, binary);
+    Result r = RunAt(rates[i], seconds, sync, commit_interval, shards, scratch, binary);
     std::printf("| %d | %.0f | %ld | %ld | %.2f | %.2f | %.2f | %.2f |\n", r.rate, r.achieved_rate, r.triggers,
                 r.alerts, r.p50_ms, r.p99_ms, r.p999_ms, r.max_ms);
     std::fflush(stdout);
