@@ -94,7 +94,8 @@ class JournalWriter {
 
 // The journal entries of folded findings that a long run forgets
 // (DetectorOptions::forget_findings_after_ns), oldest first, so they leave
-// the journal with their findings.
+// the journal with their findings. For a journal of one record per
+// detection (JournalWriter not chunked).
 class JournalExpiry {
  public:
   explicit JournalExpiry(const DetectorOptions& options) : options_(options) {}
