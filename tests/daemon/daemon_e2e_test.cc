@@ -180,7 +180,7 @@ void DaemonE2eTest::LiveTailSyslogAndHttp(int shards) {
   // No source may fall idle while the others go on (a slow HTTP round trip
   // would then arrive late): the end of input is the SIGTERM below.
   DaemonProcess daemon(WriteConfig(dir, /*network=*/true, CREDWATCH_SOURCE_DIR "/rules", "", "120s",
-                                                  "commit_interval: 100ms, sync: none", shards),
+                                   "commit_interval: 100ms, sync: none", shards),
                        dir / "daemon.log");
   ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
   const int syslog_port = daemon.PortOf("\"input\":\"syslog\"");
@@ -328,7 +328,10 @@ void DaemonE2eTest::KilledAndStoppedThenRestarted(int shards, int later_shards) 
     } else {
       daemon.Signal(SIGTERM);
       ASSERT_EQ(daemon.Wait(), 0) << daemon.Log();
-    }    if (part == 0) config = WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules", "", "2s", state, later_shards);
+    }
+    if (part == 0) {
+      config = WriteConfig(dir, /*network=*/false, CREDWATCH_SOURCE_DIR "/rules", "", "2s", state, later_shards);
+    }
   }
   // The last start reads what is left (also in files rotated while down).
   DaemonProcess daemon(config, log);
