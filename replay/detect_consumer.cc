@@ -75,9 +75,8 @@ class DetectionConsumer : public EventConsumer {
     detections_.clear();
     evaluator_.AdvanceWatermark(INT64_MAX, &detections_);
     Emit();
-    const rules::EvaluatorStats es = evaluator_.stats();
-    tally_->windows_dropped_limit = es.groups_evicted;
-    tally_->windows_dropped_budget = es.groups_over_budget;
+    tally_->windows_dropped = {};
+    tally_->windows_dropped.Add(evaluator_.stats());
     absl::Status status = out_->Close();
     absl::Status report = WriteReport(report_path_, folder_);
     return status.ok() ? report : status;
@@ -142,9 +141,7 @@ class ShardedDetectionConsumer : public EventConsumer {
   void OnWatermark(int64_t time_ns) override { detector_->OnWatermark(time_ns); }
   absl::Status Finish() override {
     detector_->Finish();
-    const runtime::ShardedDetectorStats st = detector_->stats();
-    tally_->windows_dropped_limit = st.windows_dropped_limit;
-    tally_->windows_dropped_budget = st.windows_dropped_budget;
+    tally_->windows_dropped = detector_->stats().windows_dropped;
     absl::Status status = out_->Close();
     absl::Status report = WriteReport(report_path_, detector_->folder());
     return status.ok() ? report : status;

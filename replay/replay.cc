@@ -72,8 +72,7 @@ absl::StatusOr<ReplaySummary> RunReplay(const ReplayOptions& options) {
   auto summary = MergeInputs(opts, *consumer);
   if (summary.ok()) {
     summary->alerts = tally.alerts;
-    summary->windows_dropped_limit = tally.windows_dropped_limit;
-    summary->windows_dropped_budget = tally.windows_dropped_budget;
+    summary->windows_dropped = tally.windows_dropped;
     summary->state = state_note;
   }
   return summary;
@@ -113,10 +112,10 @@ std::string FormatSummary(const ReplaySummary& s) {
     out += "\n";
   }
   for (const auto& e : s.input_errors) absl::StrAppend(&out, "  input not read: ", e, "\n");
-  if (s.windows_dropped_limit || s.windows_dropped_budget) {
+  if (s.windows_dropped.limit || s.windows_dropped.budget) {
     // Detection was weakened: correlations may have missed what these held.
-    absl::StrAppend(&out, "  correlation windows dropped before their end: ", s.windows_dropped_limit,
-                    " at the per-rule limit, ", s.windows_dropped_budget,
+    absl::StrAppend(&out, "  correlation windows dropped before their end: ", s.windows_dropped.limit,
+                    " at the per-rule limit, ", s.windows_dropped.budget,
                     " over memory_budget's window share (raise state.memory_budget)\n");
   }
   if (!s.state.empty()) absl::StrAppend(&out, "  ", s.state, "\n");

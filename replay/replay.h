@@ -27,6 +27,7 @@
 #include "credwatch/decoder.h"
 #include "credwatch/event.h"
 #include "credwatch/input.h"
+#include "credwatch/rules.h"
 #include "state/state_store.h"
 
 namespace credwatch::replay {
@@ -91,8 +92,7 @@ class EventConsumer {
 // What a detection consumer counts while it runs; read after Finish.
 struct DetectionTally {
   int64_t alerts = 0;
-  uint64_t windows_dropped_limit = 0;
-  uint64_t windows_dropped_budget = 0;
+  rules::WindowsDropped windows_dropped;
 };
 
 struct ReplaySummary {
@@ -103,8 +103,7 @@ struct ReplaySummary {
   int64_t alerts = 0;
   // Open correlation windows dropped before their end, at the per-rule
   // group limit and over memory_budget's window share (durable state).
-  uint64_t windows_dropped_limit = 0;
-  uint64_t windows_dropped_budget = 0;
+  rules::WindowsDropped windows_dropped;
   double seconds = 0;
   std::map<std::string, int64_t> events_by_format;
   std::map<std::string, int64_t> events_by_action;

@@ -212,6 +212,13 @@ struct Shard {
   rules::WindowsDropped replaced_dropped;  // by evaluators replaced at a reload
   std::thread thread;
 
+  // Since the start, across rule reloads.
+  rules::WindowsDropped WindowsDropped() const {
+    rules::WindowsDropped dropped = replaced_dropped;
+    dropped.Add(evaluator->stats());
+    return dropped;
+  }
+
   void NewEvaluator(const std::shared_ptr<const RulesBundle>& bundle) {
     if (evaluator) replaced_dropped.Add(evaluator->stats());
     rules::EvaluatorOptions eo;
@@ -555,8 +562,7 @@ void ShardedDetector::Impl::ApplyMarker(Shard& s, const Marker& m, OutBatch& out
     c.commit = m.commit;
     if (s.state && s.status.ok()) ShardFailed(s, s.state->CollectWindows(*s.evaluator, &c.part));
     c.ok = s.status.ok();
-    c.dropped = s.replaced_dropped;
-    c.dropped.Add(s.evaluator->stats());
+    c.dropped = s.WindowsDropped();
   }
 }
 
@@ -817,10 +823,7 @@ ShardedDetectorStats ShardedDetector::stats() const {
   for (const auto& s : impl_->shards) {
     st.shard_events.push_back(s->owned_events);
     st.forwarded += s->forwarded;
-    rules::WindowsDropped dropped = s->replaced_dropped;
-    dropped.Add(s->evaluator->stats());
-    st.windows_dropped_limit += dropped.limit;
-    st.windows_dropped_budget += dropped.budget;
+    st.windows_dropped.Add(s->WindowsDropped());
   }
   return st;
 }

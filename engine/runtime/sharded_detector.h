@@ -126,8 +126,7 @@ struct ShardedDetectorStats {
   std::vector<uint64_t> shard_events;  // per shard: events it owned (stage A)
   // Open correlation windows dropped before their end: at the per-rule
   // group limit, and over the state's window budget (ShardState).
-  uint64_t windows_dropped_limit = 0;
-  uint64_t windows_dropped_budget = 0;
+  rules::WindowsDropped windows_dropped;
 };
 
 class ShardedDetector {

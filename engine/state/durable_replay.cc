@@ -704,9 +704,7 @@ class DurableDetectionConsumer {
     }
     absl::Status closed = run_->Close(/*acknowledge=*/status_.ok() && live);
     if (status_.ok()) status_ = closed;
-    const rules::WindowsDropped dropped = detector_.windows_dropped();
-    tally_->windows_dropped_limit = dropped.limit;
-    tally_->windows_dropped_budget = dropped.budget;
+    tally_->windows_dropped = detector_.windows_dropped();
     if (status_.ok()) status_ = WriteReport(report_path_, detector_.folder());
     return status_;
   }
@@ -1013,9 +1011,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
       if (status.ok() && !position_.EndsAtCut()) status = run_->Mismatch();
     }
     // The output thread is joined: its fields are this thread's now.
-    const runtime::ShardedDetectorStats st = detector_->stats();
-    tally_->windows_dropped_limit = st.windows_dropped_limit;
-    tally_->windows_dropped_budget = st.windows_dropped_budget;
+    tally_->windows_dropped = detector_->stats().windows_dropped;
     if (status.ok()) status = detector_->status();
     if (status.ok()) status = commit_status_;
     absl::Status closed = run_->Close(/*acknowledge=*/status.ok() && live_);
