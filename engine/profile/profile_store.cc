@@ -353,24 +353,29 @@ uint32_t ProfileStore::FindOrCreate(std::string_view credential) {
 }
 
 bool ProfileStore::Erase(std::string_view credential) {
-  if (options_.track_sessions) return false;
-  auto it = index_.find(Sv(credential));
-  if (it == index_.end()) return false;
-  const uint32_t id = it->second;
-  index_.erase(it);
+  const uint32_t id = IdOf(credential);
+  return id != kNoId && Erase(id);
+}
+
+bool ProfileStore::Erase(uint32_t id) {
+  if (options_.track_sessions || id >= profiles_.size() || profiles_[id].name.empty()) return false;
+  index_.erase(absl::string_view(profiles_[id].name));
   heap_bytes_ -= HeapBytes(profiles_[id]);
   profiles_[id] = Profile{};  // frees the name, the sets and the read history
   free_ids_.push_back(id);
   return true;
 }
 
-void ProfileStore::CompactIfSparse() {
-  if (options_.track_sessions || free_ids_.size() * 2 <= profiles_.size()) return;
+bool ProfileStore::CompactIfSparse(IdMoveFn moved) {
+  if (options_.track_sessions || free_ids_.size() * 2 <= profiles_.size()) return false;
   std::vector<bool> erased(profiles_.size(), false);
   for (uint32_t id : free_ids_) erased[id] = true;
   std::deque<Profile> live;
   for (uint32_t id = 0; id < profiles_.size(); ++id) {
-    if (!erased[id]) live.push_back(std::move(profiles_[id]));
+    if (erased[id]) continue;
+    const auto to = static_cast<uint32_t>(live.size());
+    if (to != id) moved(id, to);
+    live.push_back(std::move(profiles_[id]));
   }
   profiles_ = std::move(live);
   std::vector<uint32_t>().swap(free_ids_);
@@ -381,21 +386,28 @@ void ProfileStore::CompactIfSparse() {
     index.emplace(absl::string_view(profiles_[id].name), id);
   }
   index_ = std::move(index);
+  return true;
 }
 
-const ProfileStore::Profile* ProfileStore::Find(std::string_view credential) const {
+uint32_t ProfileStore::IdOf(std::string_view credential) const {
   auto it = index_.find(Sv(credential));
-  return it == index_.end() ? nullptr : &profiles_[it->second];
+  return it == index_.end() ? kNoId : it->second;
 }
 
-bool ProfileStore::Contains(std::string_view credential) const {
-  return Find(credential) != nullptr;
-}
+uint32_t ProfileStore::IdFor(std::string_view credential) { return FindOrCreate(credential); }
+
+bool ProfileStore::Contains(std::string_view credential) const { return IdOf(credential) != kNoId; }
 
 void ProfileStore::Observe(Event& e) {
+  if (e.credential.empty()) {
+    e.profile = ProfileFields{};
+    return;
+  }
+  Observe(FindOrCreate(e.credential), e);
+}
+
+void ProfileStore::Observe(uint32_t id, Event& e) {
   e.profile = ProfileFields{};
-  if (e.credential.empty()) return;
-  const uint32_t id = FindOrCreate(e.credential);
   Profile& p = profiles_[id];
   const size_t heap_before = HeapBytes(p);
   ProfileFields& f = e.profile;
@@ -493,11 +505,15 @@ size_t ProfileStore::ProfileBytes(const Profile& p) const {
 size_t ProfileStore::HeapBytes(const Profile& p) const { return ProfileBytes(p) - sizeof(Profile); }
 
 size_t ProfileStore::ApproxProfileBytes(std::string_view credential) const {
-  const Profile* p = Find(credential);
-  if (p == nullptr) return 0;
+  const uint32_t id = IdOf(credential);
+  return id == kNoId ? 0 : ApproxProfileBytes(id);
+}
+
+size_t ProfileStore::ApproxProfileBytes(uint32_t id) const {
+  if (id >= profiles_.size() || profiles_[id].name.empty()) return 0;
   // Its index slot (plus control byte) at the table's 7/8 maximum load.
   using Slot = std::pair<const absl::string_view, uint32_t>;
-  return ProfileBytes(*p) + (sizeof(Slot) + 1) * 8 / 7;
+  return ProfileBytes(profiles_[id]) + (sizeof(Slot) + 1) * 8 / 7;
 }
 
 size_t ProfileStore::ApproxMemoryBytes() const {
@@ -519,8 +535,13 @@ std::vector<std::string_view> ProfileStore::SortedCredentials() const {
 }
 
 bool ProfileStore::SerializeProfile(std::string_view credential, std::string* out) const {
-  const Profile* p = Find(credential);
-  if (p == nullptr) return false;
+  const uint32_t id = IdOf(credential);
+  return id != kNoId && SerializeProfile(id, out);
+}
+
+bool ProfileStore::SerializeProfile(uint32_t id, std::string* out) const {
+  if (id >= profiles_.size() || profiles_[id].name.empty()) return false;
+  const Profile* p = &profiles_[id];
   Put<uint8_t>(out, 'P');
   Put<uint8_t>(out, kFormatVersion);
   Put<int64_t>(out, p->first_active_ns);

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "credwatch/event.h"
@@ -143,6 +144,20 @@ class ProfileStore {
   // never moves a window back, never clears data and never sets idle_days.
   void Observe(Event& e);
 
+  // Profiles by id, for a layer that keeps something of its own per
+  // credential (state::ProfileCache) without a second table of names: a
+  // credential's id stays the same until Erase frees it (the next new
+  // credential may reuse it) or CompactIfSparse moves it. Ids are below
+  // id_limit(); an erased id has no name.
+  static constexpr uint32_t kNoId = UINT32_MAX;
+  uint32_t IdOf(std::string_view credential) const;  // kNoId if unknown
+  uint32_t IdFor(std::string_view credential);       // creates an empty profile if unknown
+  // Observe for the profile of `id` (IdFor(e.credential), which is not empty):
+  // the same, without looking the name up again.
+  void Observe(uint32_t id, Event& e);
+  std::string_view NameOf(uint32_t id) const { return profiles_[id].name; }
+  size_t id_limit() const { return profiles_.size(); }
+
   // For a host-level flow (kind network, no credential): appends the
   // credentials with a live session on flow.host at flow.time_ns, sorted and
   // unique. The caller Observes a copy of the flow per credential.
@@ -156,16 +171,21 @@ class ProfileStore {
   // Only with track_sessions off: the session table refers to ids. Returns
   // false if the credential is unknown or sessions are tracked.
   bool Erase(std::string_view credential);
+  bool Erase(uint32_t id);
   // When more than half of the slots are free (after a large eviction):
   // moves the profiles together and shrinks the index, returning the slots'
-  // memory. Briefly holds both slot arrays. O(profiles).
-  void CompactIfSparse();
+  // memory. Briefly holds both slot arrays. O(profiles). `moved(from, to)`
+  // is called for each profile whose id changes, in increasing `from` order
+  // (to < from). Returns whether it compacted.
+  using IdMoveFn = absl::FunctionRef<void(uint32_t from, uint32_t to)>;
+  bool CompactIfSparse(IdMoveFn moved = [](uint32_t, uint32_t) {});
   bool Contains(std::string_view credential) const;
   // Everything the store holds, including the session table.
   size_t ApproxMemoryBytes() const;
   // One credential's share (its profile, sets, read history, index slot);
   // 0 if unknown.
   size_t ApproxProfileBytes(std::string_view credential) const;
+  size_t ApproxProfileBytes(uint32_t id) const;
 
   // For the durable-state layer. Credential names in byte order (views valid
   // until the store changes).
@@ -174,6 +194,7 @@ class ProfileStore {
   // form; false if the credential is unknown. Live sessions are not part of
   // it (they are short-lived and rebuilt from the log).
   bool SerializeProfile(std::string_view credential, std::string* out) const;
+  bool SerializeProfile(uint32_t id, std::string* out) const;  // false if erased
   // Creates or replaces the credential's profile from SerializeProfile bytes.
   // Sets over the current caps are trimmed (least recently seen first).
   absl::Status RestoreProfile(std::string_view credential, std::string_view bytes);
@@ -182,7 +203,6 @@ class ProfileStore {
   using Profile = internal::Profile;
 
   uint32_t FindOrCreate(std::string_view credential);
-  const Profile* Find(std::string_view credential) const;
   size_t ProfileBytes(const Profile& p) const;
   size_t HeapBytes(const Profile& p) const;  // ProfileBytes without the slot
   size_t CapOf(uint64_t kind) const;

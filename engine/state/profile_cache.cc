@@ -18,11 +18,6 @@ namespace {
 constexpr char kRecordTag = 'C';
 constexpr uint8_t kRecordVersion = 1;
 
-// The heap block of an index key (short names live inside the string).
-size_t NameHeapBytes(const std::string& name) {
-  return name.capacity() > 15 ? name.capacity() + 17 : 0;
-}
-
 }  // namespace
 
 void EncodeProfileRecord(int64_t latest_ns, std::string_view profile, std::string* out) {
@@ -69,20 +64,21 @@ absl::Status ProfileCache::Observe(Event& e) {
     profiles_->Observe(e);
     return absl::OkStatus();
   }
-  auto it = entries_.find(Sv(e.credential));
-  if (it != entries_.end() && Expired(it->second.latest_ns)) {
+  using profile::ProfileStore;
+  uint32_t id = profiles_->IdOf(e.credential);
+  bool expired_in_memory = false;
+  if (id != ProfileStore::kNoId && Expired(entries_[id].latest_ns)) {
     // Idle past the retention: starts over like a credential never seen.
-    std::string name(e.credential);
-    name_heap_bytes_ -= NameHeapBytes(it->first);
-    entries_.erase(it);
-    profiles_->Erase(name);
-    deleted_.push_back(std::move(name));
+    // (Its record on disk is older still: deleting it is all there is to do.)
+    deleted_.emplace_back(e.credential);
+    Forget(id);
     ++stats_.expired;
-    it = entries_.end();
+    id = ProfileStore::kNoId;
+    expired_in_memory = true;
   }
-  if (it == entries_.end()) {
-    Entry entry;
-    if (store_) {
+  if (id == ProfileStore::kNoId) {
+    int64_t latest_ns = INT64_MIN;
+    if (store_ && !expired_in_memory) {
       auto got = store_->Get(Family::kProfiles, e.credential, &scratch_);
       if (!got.ok()) return got.status();
       if (*got) {
@@ -102,23 +98,42 @@ absl::Status ProfileCache::Observe(Event& e) {
                                                     "' is corrupted: profile of '",
                                                     Sv(e.credential), "': ", s.message()));
           }
-          entry.latest_ns = record.latest_ns;
+          latest_ns = record.latest_ns;
           ++stats_.loads;
         }
       }
     }
-    it = entries_.emplace(std::string(e.credential), entry).first;
-    name_heap_bytes_ += NameHeapBytes(it->first);
+    id = profiles_->IdFor(e.credential);
+    if (id >= entries_.size()) entries_.resize(profiles_->id_limit());
+    entries_[id] = Entry{.latest_ns = latest_ns, .live = true};
   }
-  Entry& entry = it->second;
+  Entry& entry = entries_[id];
   entry.latest_ns = std::max(entry.latest_ns, e.time_ns);
   entry.last_touch = ++clock_;
   if (!entry.dirty) {
     entry.dirty = true;
-    dirty_.push_back(it->first);
+    dirty_.push_back(id);
   }
-  profiles_->Observe(e);
+  profiles_->Observe(id, e);
   return absl::OkStatus();
+}
+
+void ProfileCache::Forget(uint32_t id) {
+  profiles_->Erase(id);
+  entries_[id] = Entry{};  // not dirty: an id still listed in dirty_ is passed over
+}
+
+void ProfileCache::Compact() {
+  if (!profiles_->CompactIfSparse([&](uint32_t from, uint32_t to) { entries_[to] = entries_[from]; })) {
+    return;
+  }
+  entries_.resize(profiles_->id_limit());
+  entries_.shrink_to_fit();
+  // Ids moved: list the changed ones again by their new ids.
+  dirty_.clear();
+  for (uint32_t id = 0; id < entries_.size(); ++id) {
+    if (entries_[id].dirty) dirty_.push_back(id);
+  }
 }
 
 void ProfileCache::CollectDirty(StateBatch* batch, uint64_t commit) {
@@ -126,15 +141,15 @@ void ProfileCache::CollectDirty(StateBatch* batch, uint64_t commit) {
   for (const std::string& name : deleted_) batch->Delete(Family::kProfiles, name);
   deleted_.clear();
   std::string blob, record;
-  for (const std::string& name : dirty_) {
-    auto it = entries_.find(name);
-    if (it == entries_.end() || !it->second.dirty) continue;
-    it->second.dirty = false;
-    it->second.written_in = commit;
+  for (uint32_t id : dirty_) {
+    Entry& entry = entries_[id];
+    if (!entry.dirty) continue;
+    entry.dirty = false;
+    entry.written_in = commit;
     blob.clear();
-    if (!profiles_->SerializeProfile(name, &blob)) continue;
-    EncodeProfileRecord(it->second.latest_ns, blob, &record);
-    batch->Put(Family::kProfiles, name, record);
+    if (!profiles_->SerializeProfile(id, &blob)) continue;
+    EncodeProfileRecord(entry.latest_ns, blob, &record);
+    batch->Put(Family::kProfiles, profiles_->NameOf(id), record);
   }
   dirty_.clear();
 }
@@ -147,7 +162,7 @@ void ProfileCache::Detach() {
 void ProfileCache::Reattach() {
   if (detached_) store_ = detached_;
   detached_ = nullptr;
-  for (auto& [name, entry] : entries_) {
+  for (Entry& entry : entries_) {
     entry.dirty = false;
     entry.written_in = 0;
   }
@@ -155,11 +170,9 @@ void ProfileCache::Reattach() {
 }
 
 size_t ProfileCache::memory_bytes() const {
-  using Slot = std::pair<const std::string, Entry>;
-  // Tables by capacity: what they hold, not what they could hold at best.
-  size_t bytes = profiles_->ApproxMemoryBytes() + entries_.capacity() * (sizeof(Slot) + 1) +
-                 (dirty_.capacity() + deleted_.capacity()) * sizeof(std::string);
-  return bytes + name_heap_bytes_;
+  // By capacity: what the vectors hold, not what they could hold at best.
+  return profiles_->ApproxMemoryBytes() + entries_.capacity() * sizeof(Entry) +
+         dirty_.capacity() * sizeof(uint32_t) + deleted_.capacity() * sizeof(std::string);
 }
 
 size_t ProfileCache::EvictIfOverBudget(uint64_t landed) {
@@ -171,65 +184,55 @@ size_t ProfileCache::EvictIfOverBudget(uint64_t landed) {
   // and those whose commit is not on disk yet, stay. An evicted profile frees its heap
   // blocks; its slots stay for the credentials that come next, so the
   // tables do not grow past the most profiles ever held between commits.
-  std::vector<std::pair<uint64_t, const std::string*>> order;
-  order.reserve(entries_.size());
-  for (const auto& [name, entry] : entries_) order.emplace_back(entry.last_touch, &name);
+  std::vector<std::pair<uint64_t, uint32_t>> order;  // (last touch, id)
+  order.reserve(profiles_->credentials());
+  for (uint32_t id = 0; id < entries_.size(); ++id) {
+    if (entries_[id].live) order.emplace_back(entries_[id].last_touch, id);
+  }
   std::sort(order.begin(), order.end());
   const size_t target = budget / 4 * 3;
-  std::vector<const std::string*> evict;
-  using Slot = std::pair<const std::string, Entry>;
-  for (const auto& [touch, name] : order) {
+  size_t evicted = 0;
+  for (const auto& [touch, id] : order) {
     if (used <= target) break;
-    const Entry& entry = entries_.at(*name);
+    const Entry& entry = entries_[id];
     if (entry.dirty || entry.written_in > landed) continue;
     // Its whole share: heap blocks, and the slots, which the next
     // credentials reuse or compaction returns.
-    const size_t freed = profiles_->ApproxProfileBytes(*name) + (sizeof(Slot) + 1) * 8 / 7 +
-                         NameHeapBytes(*name);
+    const size_t freed = profiles_->ApproxProfileBytes(id) + sizeof(Entry);
     used -= std::min(used, freed);
-    evict.push_back(name);
+    Forget(id);
+    ++evicted;
   }
-  if (evict.empty()) return 0;
-  for (const std::string* name : evict) {
-    profiles_->Erase(*name);
-    name_heap_bytes_ -= NameHeapBytes(*name);
-    entries_.erase(*name);  // frees *name: last
-  }
-  profiles_->CompactIfSparse();
-  if (entries_.size() * 4 < entries_.capacity()) entries_.rehash(0);
+  if (evicted == 0) return 0;
+  Compact();
 #if defined(__GLIBC__)
   // The evicted profiles were many small blocks among live ones: give the
   // whole free pages back, or resident memory keeps the high-water mark.
   malloc_trim(0);
 #endif
-  stats_.evictions += evict.size();
-  return evict.size();
+  stats_.evictions += evicted;
+  return evicted;
 }
 
 absl::Status ProfileCache::Sweep(StateBatch* batch) {
   if (watermark_ns_ == INT64_MIN) return absl::OkStatus();
-  std::vector<std::string> expired_in_memory;
-  for (const auto& [name, entry] : entries_) {
-    if (Expired(entry.latest_ns)) expired_in_memory.push_back(name);
+  size_t expired_in_memory = 0;
+  for (uint32_t id = 0; id < entries_.size(); ++id) {
+    if (!entries_[id].live || !Expired(entries_[id].latest_ns)) continue;
+    deleted_.emplace_back(profiles_->NameOf(id));
+    Forget(id);
+    ++expired_in_memory;
   }
-  if (!expired_in_memory.empty()) {
-    for (const std::string& name : expired_in_memory) {
-      if (auto it = entries_.find(name); it != entries_.end()) {
-        name_heap_bytes_ -= NameHeapBytes(it->first);
-        entries_.erase(it);
-      }
-      profiles_->Erase(name);
-    }
-    profiles_->CompactIfSparse();
-    for (std::string& name : expired_in_memory) deleted_.push_back(std::move(name));
-    stats_.expired += expired_in_memory.size();
+  if (expired_in_memory > 0) {
+    Compact();
+    stats_.expired += expired_in_memory;
   }
   for (const std::string& name : deleted_) batch->Delete(Family::kProfiles, name);
   deleted_.clear();
   if (!store_) return absl::OkStatus();
   absl::Status damaged;
   absl::Status s = store_->Scan(Family::kProfiles, "", [&](std::string_view key, std::string_view value) {
-    if (entries_.contains(Sv(key)) || (cache_.owns && !cache_.owns(key))) return true;
+    if (profiles_->Contains(key) || (cache_.owns && !cache_.owns(key))) return true;
     ProfileRecord record;
     if (!DecodeProfileRecord(value, &record)) {
       damaged = absl::DataLossError(absl::StrCat("state_dir '", store_->dir(),

@@ -36,7 +36,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "credwatch/event.h"
 #include "profile/profile_store.h"
@@ -101,30 +100,37 @@ class ProfileCache {
   void Reattach();
 
   size_t memory_bytes() const;
-  size_t in_memory() const { return entries_.size(); }
+  size_t in_memory() const { return profiles_->credentials(); }
   const ProfileCacheStats& stats() const { return stats_; }
   const profile::ProfileStore& profiles() const { return *profiles_; }
 
  private:
+  // What the cache keeps per credential in memory, by ProfileStore id (the
+  // store holds the names).
   struct Entry {
     int64_t latest_ns = INT64_MIN;
     uint64_t last_touch = 0;
-    bool dirty = false;
     uint64_t written_in = 0;  // the commit holding its latest version (0: loaded)
+    bool live = false;        // the id holds a credential
+    bool dirty = false;
   };
   bool Expired(int64_t latest_ns) const;
+  // Drops the profile of `id` from memory.
+  void Forget(uint32_t id);
+  // After erasures: lets the store move its profiles together, and the
+  // entries with them.
+  void Compact();
 
   profile::ProfileOptions options_;
   StateStore* store_;
   StateStore* detached_ = nullptr;
   ProfileCacheOptions cache_;
   std::unique_ptr<profile::ProfileStore> profiles_;
-  absl::flat_hash_map<std::string, Entry> entries_;  // credentials in memory
-  std::vector<std::string> dirty_;                   // changed since the last CollectDirty
-  std::vector<std::string> deleted_;                 // expired, to delete at the next commit
+  std::vector<Entry> entries_;         // by ProfileStore id
+  std::vector<uint32_t> dirty_;        // ids changed since the last CollectDirty
+  std::vector<std::string> deleted_;   // expired, to delete at the next commit
   int64_t watermark_ns_ = INT64_MIN;
   uint64_t clock_ = 0;
-  size_t name_heap_bytes_ = 0;  // heap blocks of entries_' keys, summed as they change
   std::string scratch_;
   ProfileCacheStats stats_;
 };

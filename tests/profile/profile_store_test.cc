@@ -622,6 +622,66 @@ TEST(ProfileStore, RestoreTrimsSetsToSmallerCaps) {
   EXPECT_TRUE(Observe(small, e).src_new);
 }
 
+// The id interface (state::ProfileCache's): an erased credential's id is
+// reused by the next new one, and compaction reports every move, so a table
+// kept beside the store by id follows its credentials.
+TEST(ProfileStore, IdsFollowErasureAndCompaction) {
+  ProfileOptions options;
+  options.track_sessions = false;
+  ProfileStore store(options);
+  Events ev;
+  std::vector<std::string> names;
+  for (int i = 0; i < 8; ++i) names.push_back("user" + std::to_string(i));
+  std::vector<std::string> by_id;  // what a caller keeps per id: the name
+  for (const std::string& name : names) {
+    const uint32_t id = store.IdFor(name);
+    Event e = ev.Login(name, kT0, "10.0.0.1");
+    store.Observe(id, e);
+    EXPECT_TRUE(e.profile.valid);
+    if (by_id.size() <= id) by_id.resize(id + 1);
+    by_id[id] = name;
+  }
+  EXPECT_EQ(store.IdOf("user3"), store.IdFor("user3")) << "IdFor of a known credential creates nothing";
+  EXPECT_EQ(store.IdOf("nobody"), ProfileStore::kNoId);
+
+  // Erase five: more than half of the slots are free.
+  for (int i : {0, 2, 3, 5, 6}) {
+    const uint32_t id = store.IdOf(names[i]);
+    ASSERT_TRUE(store.Erase(id));
+    EXPECT_FALSE(store.Erase(id)) << "already erased";
+    EXPECT_EQ(store.NameOf(id), "");
+    EXPECT_EQ(store.ApproxProfileBytes(id), 0u);
+    std::string bytes;
+    EXPECT_FALSE(store.SerializeProfile(id, &bytes));
+    by_id[id].clear();
+  }
+  const uint32_t reused = store.IdFor("newcomer");
+  EXPECT_TRUE(by_id[reused].empty()) << "a freed id is reused";
+  by_id[reused] = "newcomer";
+  ASSERT_TRUE(store.Erase(reused));
+  by_id[reused].clear();
+
+  std::vector<std::pair<uint32_t, uint32_t>> moves;
+  ASSERT_TRUE(store.CompactIfSparse([&](uint32_t from, uint32_t to) {
+    moves.emplace_back(from, to);
+    by_id[to] = by_id[from];
+  }));
+  EXPECT_EQ(store.id_limit(), 3u);
+  by_id.resize(store.id_limit());
+  EXPECT_EQ(by_id, (std::vector<std::string>{"user1", "user4", "user7"}));
+  for (size_t i = 1; i < moves.size(); ++i) EXPECT_LT(moves[i - 1].first, moves[i].first);
+  for (uint32_t id = 0; id < by_id.size(); ++id) {
+    EXPECT_EQ(store.NameOf(id), by_id[id]);
+    EXPECT_EQ(store.IdOf(by_id[id]), id);
+  }
+  EXPECT_FALSE(store.CompactIfSparse()) << "nothing left to compact";
+
+  // A profile kept its history through the move.
+  Event again = ev.Login("user7", kT0 + 30 * kNsPerDay, "10.0.0.1");
+  store.Observe(store.IdOf("user7"), again);
+  EXPECT_NEAR(again.profile.idle_days, 30.0, 1e-9);
+}
+
 TEST(GlobMatch, StarsAndQuestionMarks) {
   EXPECT_TRUE(GlobMatch("svc-backup", "svc-backup"));
   EXPECT_FALSE(GlobMatch("svc-backup", "svc-backup2"));
