@@ -41,7 +41,7 @@ durable state (docs/state.md; alerts only):
   --memory-budget SIZE  memory for state (default 512MiB); colder profiles are evicted
   --retention DUR     drop credentials idle this long (default 400d)
   --commit-interval DUR  commit once this much time (default 1s) ...
-  --commit-events N   ... or this many events (default 100000) have passed
+  --commit-events N   ... or this many events (default 300000) have passed
                       (defaults come from the config's `state:` keys when it sets them)
 
 exit status: 0 done; 1 done but records were rejected; 2 usage/config/rule error;

@@ -27,7 +27,7 @@
 //   publisher.Publish(new_rules);                    // reload: picked up between chunks
 //
 // Commit policy: at most every state.commit_interval (default 1 s) or
-// state.commit_events (default 100000) events, and when the queue goes idle
+// state.commit_events (default 300000) events, and when the queue goes idle
 // with work uncommitted; so an alert reaches the sinks within about one
 // interval of its event arriving, and an HTTP request is answered once its
 // records are committed to the spool.

@@ -38,6 +38,7 @@
 #include "state/encoding.h"
 #include "state/durable_detector.h"
 #include "state/durable_shard_state.h"
+#include "state/commit_schedule.h"
 #include "state/records.h"
 #include "state/state_store.h"
 
@@ -556,30 +557,6 @@ absl::Status WriteReport(const std::string& path, const alert::AlertFolder& fold
   return (*report)->Close();
 }
 
-// When the merge thread commits: after a watermark, once `commit_events`
-// events or `commit_interval` have passed since the last commit.
-class CommitSchedule {
- public:
-  explicit CommitSchedule(const StateOptions& o)
-      : events_(std::max<int64_t>(o.commit_events, 1)),
-        interval_(std::chrono::nanoseconds(std::max<int64_t>(o.commit_interval_ns, 0))) {}
-  void OnEvent() { ++since_; }
-  // At a watermark: whether to commit now (and if so, the clock restarts).
-  bool Due() {
-    const Clock::time_point now = Clock::now();
-    if (since_ < events_ && now - last_ < interval_) return false;
-    since_ = 0;
-    last_ = now;
-    return true;
-  }
-
- private:
-  const int64_t events_;
-  const Clock::duration interval_;
-  int64_t since_ = 0;
-  Clock::time_point last_ = Clock::now();
-};
-
 // Where the merged sequence stands in this process, against the cut a
 // resume starts from (an earlier run processed the first `events` events
 // and `watermarks` watermarks). Both consumers count with it, check with it
@@ -816,7 +793,7 @@ class PipelinedDurableConsumer : public replay::EventConsumer {
   void OnEvent(Event& e) override {
     current_->events.AddCopy(e);
     current_->ops.push_back(Op{Op::kEvent, static_cast<int64_t>(current_->events.size() - 1)});
-    schedule_.OnEvent();
+    schedule_.OnEvent(e);
     if (current_->events.size() >= kBatchEvents) Send();
   }
 
@@ -979,7 +956,7 @@ class ShardedDurableConsumer : public replay::EventConsumer {
     if (!status_.ok()) return;
     const bool before_cut = position_.OnEvent();
     if (live_) {
-      schedule_.OnEvent();
+      schedule_.OnEvent(e);
       detector_->OnEvent(e);
       return;
     }

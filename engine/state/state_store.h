@@ -101,10 +101,14 @@ struct StateOptions {
   int64_t retention_ns = 400 * kNsPerDay;
   // Write-behind: commit at the first watermark after this much wall time or
   // this many events since the last commit, whichever comes first.
-  // Defaults 1 s and 100000 events. Alerts reach the sink at commits, so the
-  // interval also bounds how long an alert waits.
+  // Defaults 1 s and 300000 events: the event count bounds a commit's batch
+  // when events come faster than the interval (a replay). Alerts reach the
+  // sink at commits, so the interval also bounds how long an alert waits.
   int64_t commit_interval_ns = kNsPerSecond;
-  int64_t commit_events = 100'000;
+  int64_t commit_events = 300'000;
+  // ... or this many distinct credentials (estimated): bounds the batch,
+  // which holds each changed profile (a replay; not a config key).
+  int64_t commit_credentials = 100'000;
   // Tests only: the RocksDB environment to use (fault injection). Not owned.
   rocksdb::Env* env_for_testing = nullptr;
 };

@@ -53,7 +53,7 @@ struct StateConfig {
   int64_t memory_budget_bytes = int64_t{512} << 20;   // default 512MiB
   int64_t retention_ns = 400LL * 86400 * 1'000'000'000;  // default 400d
   int64_t commit_interval_ns = 1'000'000'000;         // default 1s
-  int64_t commit_events = 100'000;                    // default 100000
+  int64_t commit_events = 300'000;                    // default 300000
 };
 
 // One entry of `inputs:` (the daemon, docs/daemon.md).
