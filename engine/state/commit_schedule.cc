@@ -17,7 +17,10 @@ CommitSchedule::CommitSchedule(const StateOptions& options)
       interval_(std::chrono::nanoseconds(std::max<int64_t>(options.commit_interval_ns, 0))),
       bits_(kBits / 64, 0) {
   // n distinct hashes into m bits set m (1 - e^(-n/m)) of them, expected.
-  const double n = static_cast<double>(std::max<int64_t>(options.commit_credentials, 1));
+  const int64_t limit = options.commit_credentials > 0
+                            ? options.commit_credentials
+                            : std::max<int64_t>(1024, options.memory_budget_bytes / (16 << 10));
+  const double n = static_cast<double>(limit);
   const double m = static_cast<double>(kBits);
   ones_limit_ = std::max<uint64_t>(1, static_cast<uint64_t>(m * -std::expm1(-n / m)));
 }

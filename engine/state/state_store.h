@@ -107,8 +107,9 @@ struct StateOptions {
   int64_t commit_interval_ns = kNsPerSecond;
   int64_t commit_events = 300'000;
   // ... or this many distinct credentials (estimated): bounds the batch,
-  // which holds each changed profile (a replay; not a config key).
-  int64_t commit_credentials = 100'000;
+  // which holds each changed profile (a replay; not a config key). Default
+  // (0): memory_budget_bytes / 16 KiB, at least 1024 (32768 at 512 MiB).
+  int64_t commit_credentials = 0;
   // Tests only: the RocksDB environment to use (fault injection). Not owned.
   rocksdb::Env* env_for_testing = nullptr;
 };

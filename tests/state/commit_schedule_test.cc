@@ -48,6 +48,14 @@ TEST(CommitScheduleTest, ManyDistinctCredentialsCommitBeforeTheEventCount) {
   EXPECT_NEAR(static_cast<double>(second), 20'000, 20'000 * 0.05);
 }
 
+TEST(CommitScheduleTest, TheDefaultCredentialLimitFollowsTheMemoryBudget) {
+  StateOptions o = Limits(300'000, 0);
+  o.memory_budget_bytes = int64_t{64} << 20;  // 64 MiB / 16 KiB = 4096
+  CommitSchedule schedule(o);
+  const int64_t n = EventsUntilDue(schedule, 300'000, [](int64_t i) { return "u" + std::to_string(i); });
+  EXPECT_NEAR(static_cast<double>(n), 4096, 4096 * 0.05);
+}
+
 TEST(CommitScheduleTest, FewCredentialsCommitAtTheEventCount) {
   CommitSchedule schedule(Limits(50'000, 20'000));
   // 500 credentials in turn, and events without one (host flows).
