@@ -120,9 +120,11 @@ class ShardedLiveDetector final : public LiveDetector {
     detector_->OnWatermark(watermark_ns);
   }
   bool ReplaceRules(std::shared_ptr<const rules::RuleSet> rules) override {
-    // Every shard switches at the next event (its windows start over).
+    // Every shard switches at the same point of the event sequence; its
+    // windows carry over as on DurableDetector (the same test).
+    const bool kept = rules::Evaluator::WindowsCarryOver(publisher_.Current(), rules);
     publisher_.Publish(std::move(rules));
-    return false;
+    return kept;
   }
 
   absl::Status Collect(StateBatch* b, std::vector<AlertLine>* alerts) override {

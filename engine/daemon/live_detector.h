@@ -56,8 +56,8 @@ class LiveDetector {
   virtual void Process(Event& e) = 0;
   virtual void AdvanceWatermark(int64_t watermark_ns) = 0;
   // A rule reload, applied after every event processed so far. True when
-  // the open correlation windows were kept (same correlation rules, on 0
-  // shards); else they start empty.
+  // the open correlation windows are kept (the same correlation rules,
+  // rules::Evaluator::WindowsCarryOver); else they start empty.
   virtual bool ReplaceRules(std::shared_ptr<const rules::RuleSet> rules) = 0;
 
   // Adds what changed since the last Collect to `b` and the alerts it

@@ -215,6 +215,13 @@ void Evaluator::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
 EvaluatorStats Evaluator::stats() const { return state_->stats(); }
 void Evaluator::SerializeState(std::string* out) const { state_->SerializeState(out); }
 absl::Status Evaluator::RestoreState(std::string_view bytes) { return state_->RestoreState(bytes); }
+bool Evaluator::WindowsCarryOver(std::shared_ptr<const RuleSet> from, std::shared_ptr<const RuleSet> to) {
+  // The header decides: an empty state carries it.
+  std::string empty;
+  Evaluator(std::move(from)).SerializeState(&empty);
+  return Evaluator(std::move(to)).RestoreState(empty).ok();
+}
+
 void Evaluator::SerializeChanges(bool all, std::string* header, const StateRecordFn& put,
                                  const StateKeyFn& del) {
   state_->SerializeChanges(all, header, put, del);

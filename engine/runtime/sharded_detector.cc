@@ -219,11 +219,20 @@ struct Shard {
     return dropped;
   }
 
+  // At a reload the open windows carry over when the correlation rules are
+  // the same (RestoreState refuses the state of others: then they start
+  // empty), as on the one-thread detector.
   void NewEvaluator(const std::shared_ptr<const RulesBundle>& bundle) {
-    if (evaluator) replaced_dropped.Add(evaluator->stats());
     rules::EvaluatorOptions eo;
     if (state) eo.window_budget_bytes = state->window_budget_bytes();
-    evaluator = std::make_unique<rules::Evaluator>(bundle->rules, eo);  // frees the old one
+    auto next = std::make_unique<rules::Evaluator>(bundle->rules, eo);
+    if (evaluator) {
+      replaced_dropped.Add(evaluator->stats());
+      std::string windows;
+      evaluator->SerializeState(&windows);
+      if (!next->RestoreState(windows).ok()) next = std::make_unique<rules::Evaluator>(bundle->rules, eo);
+    }
+    evaluator = std::move(next);  // frees the old one
   }
 };
 

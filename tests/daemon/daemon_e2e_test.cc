@@ -436,6 +436,9 @@ TEST_F(DaemonE2eTest, ABrokenRuleFileKeepsTheRunningRulesAndShowsInMetrics) {
   EXPECT_TRUE(WaitFor([&] {
     return MetricSum(metrics(), "credwatch_alerts_total", "0d7e2f7c-1111-4a11-9a11-000000000001") >= 1;
   }, std::chrono::seconds(20))) << metrics();
+  // Only a detection rule was added: the shards kept their open windows.
+  EXPECT_NE(daemon.Log().find("\"msg\":\"rule set applied\",\"correlation_windows\":\"kept\""), std::string::npos)
+      << daemon.Log();
 
   // A record dated in 2100 must not move the watermark (which would close
   // every window and expire every profile): counted, not processed. First

@@ -138,5 +138,67 @@ TEST(RuntimeRuleReload, PublishWhileShardsRun) {
   EXPECT_LE(first_b, 4100u);
 }
 
+constexpr char kBrute[] = "00000000-0000-4000-8000-0000000000bf";
+
+// A failed-login rule and a brute-force correlation over it: 5 failures of
+// a credential within `timespan`.
+std::shared_ptr<const rules::RuleSet> BruteForce(const std::string& timespan) {
+  rules::RuleSource src;
+  src.name = "brute.yml";
+  src.text = std::string(
+                 "title: Failed login\nid: 00000000-0000-4000-8000-0000000000fa\nname: failed_login\n"
+                 "logsource: {product: credwatch}\ndetection:\n  sel: {action: login, outcome: failure}\n"
+                 "  condition: sel\nlevel: low\n---\ntitle: Brute force\nid: ") +
+             kBrute +
+             "\nlevel: high\ncorrelation: {type: event_count, rules: [failed_login], group-by: [credential], "
+             "timespan: " + timespan + ", condition: {gte: 5}}\n";
+  auto set = rules::CompileRuleSet({src});
+  EXPECT_TRUE(set.ok()) << set.status();
+  return set.ok() ? *set : nullptr;
+}
+
+// A reload in the middle of brute forces on every shard: with the same
+// correlation rules the open windows carry over (each fifth failure fires,
+// as without a reload); with other correlation rules they start empty.
+TEST(RuntimeRuleReload, OpenWindowsCarryOverWhenTheCorrelationsAreTheSame) {
+  for (const bool same : {true, false}) {
+    SCOPED_TRACE(same ? "same correlations" : "another timespan");
+    auto a = BruteForce("10m");
+    auto b = BruteForce(same ? "10m" : "20m");
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(rules::Evaluator::WindowsCarryOver(a, b), same);
+    RuleSetPublisher publisher(a);
+    std::vector<std::string> fired;
+    ShardedDetector detector(Options(&publisher, 3), [&](const alert::Finding& f) {
+      if (f.detection.rule_id == kBrute) fired.push_back(f.detection.credential);
+    });
+    constexpr int64_t kStart = int64_t{1736000000} * 1'000'000'000;
+    int64_t t = kStart;
+    auto failures = [&](int each) {
+      for (int round = 0; round < each; ++round) {
+        for (int c = 0; c < 8; ++c) {
+          Event e;
+          e.time_ns = (t += 1'000'000'000);
+          e.kind = Kind::kAuth;
+          e.action = Action::kLogin;
+          e.outcome = Outcome::kFailure;
+          e.format = "native";
+          const std::string name = "victim" + std::to_string(c);
+          e.credential = name;
+          e.host = "sftp01";
+          detector.OnEvent(e);
+        }
+        detector.OnWatermark(t);
+      }
+    };
+    failures(3);
+    publisher.Publish(b);
+    failures(2);
+    detector.Finish();
+    EXPECT_EQ(fired.size(), same ? 8u : 0u);
+    EXPECT_EQ(detector.stats().rule_switches, 1u);
+  }
+}
+
 }  // namespace
 }  // namespace credwatch::runtime

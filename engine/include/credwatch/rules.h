@@ -284,6 +284,10 @@ class Evaluator {
   // gives the same detections as going on without the round trip.
   void SerializeState(std::string* out) const;
   absl::Status RestoreState(std::string_view bytes);
+  // Whether an Evaluator of `to` restores the state of one of `from` (their
+  // correlation rules are the same): what a rule reload keeps of the open
+  // windows.
+  static bool WindowsCarryOver(std::shared_ptr<const RuleSet> from, std::shared_ptr<const RuleSet> to);
 
   // Incremental form of the same state, for a store of records: `header`
   // (the rules the groups belong to) and, through `put` / `del`, the
