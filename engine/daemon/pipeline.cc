@@ -129,6 +129,13 @@ bool DecodeSpool(std::string_view bytes, IngestChunk* c, SkipList* skip) {
   return d.Done() && format <= static_cast<uint8_t>(Format::kMapping);
 }
 
+bool SameProjection(const Projection& a, const Projection& b) {
+  return std::equal(a.paths.begin(), a.paths.end(), b.paths.begin(), b.paths.end(),
+                    [](const Projection::Path& x, const Projection::Path& y) {
+                      return x.id == y.id && x.dotted == y.dotted;
+                    });
+}
+
 // The key of a chunk's stream (decoder) and watermark source. A syslog TCP
 // connection's stream is its peer "IP:PORT"; keyed by the IP alone, so that
 // senders reconnecting from new ports do not add a decoder and a source each.
@@ -169,6 +176,10 @@ int64_t SteadyNowNs() {
 struct Pipeline::Stream {
   std::string source;  // stable storage for RecordContext::source
   std::string input;
+  Format format = Format::kAuto;
+  // The set whose projection the decoder reads (held: the decoder keeps a
+  // pointer to it across reloads that leave its format's projection alone).
+  std::shared_ptr<const rules::RuleSet> rules;
   std::unique_ptr<RecordDecoder> decoder;
   Counter* events = nullptr;
   std::array<Counter*, static_cast<size_t>(RecordCode::kNumCodes)> by_code{};
@@ -589,6 +600,8 @@ Pipeline::Stream* Pipeline::StreamFor(const IngestChunk& chunk) {
   io.dead_letter = options_.dead_letter;
   auto decoder = RecordDecoder::Create(format, stream->source, io, chunk.bytes);
   if (decoder.ok()) stream->decoder = std::move(*decoder);
+  stream->format = format;
+  stream->rules = std::move(rules);
   stream->events = metrics_->GetCounter("credwatch_events_total", "Events decoded, by input and format.",
                                         {{"input", chunk.input}, {"format", std::string(FormatName(format))}});
   Stream* raw = stream.get();
@@ -783,8 +796,16 @@ void Pipeline::CheckReload() {
   CompleteHeld();
   applied_rules_ = publisher_.Current();
   const bool kept = detector_->ReplaceRules(applied_rules_);
-  // Decoders were built with the old set's projection.
-  streams_.clear();
+  // Decoders were built with their set's projection (the source fields the
+  // rules read, and the field ids they go to): a stream whose format's
+  // projection changed gets a new decoder at its next chunk. The others keep
+  // theirs, and with it the sshd/sftp session table of the syslog and
+  // journald decoders, so sftp operations of sessions open across a reload
+  // keep their user.
+  absl::erase_if(streams_, [&](const auto& entry) {
+    const Stream& s = *entry.second;
+    return s.rules == nullptr || !SameProjection(s.rules->projection(s.format), applied_rules_->projection(s.format));
+  });
   rules_applied_->Add();
   std::fprintf(stderr,
                "{\"level\":\"info\",\"msg\":\"rule set applied\",\"correlation_windows\":\"%s\"}\n",

@@ -495,5 +495,62 @@ TEST_F(DaemonE2eTest, WindowsDroppedOverTheMemoryBudgetShowInMetrics) {
   EXPECT_EQ(daemon.Wait(), 0);
 }
 
+// An sftp session open across a rule reload: the syslog decoder keeps its
+// session table (the reload left syslog's projection alone), so a file read
+// after the reload is still alice's.
+TEST_F(DaemonE2eTest, AnSftpSessionKeepsItsUserAcrossARuleReload) {
+  const fs::path dir = root_ / "sftp-reload";
+  fs::create_directories(dir / "rules");
+  constexpr char kReadRule[] = "0d7e2f7c-2222-4a22-9a22-000000000002";
+  WriteFile(dir / "rules" / "read.yml",
+            std::string("title: SFTP read\nid: ") + kReadRule +
+                "\nlevel: low\nlogsource: {product: credwatch}\ndetection:\n  sel: {action: read}\n"
+                "  condition: sel\n");
+  DaemonProcess daemon(WriteConfig(dir, /*network=*/false, (dir / "rules").string(), "", "1s",
+                                   "commit_interval: 100ms, sync: none", 2),
+                       dir / "daemon.log");
+  ASSERT_TRUE(daemon.WaitStarted()) << daemon.Log();
+  const int admin = daemon.PortOf("admin listening");
+  auto metrics = [&] { return Http(admin, "GET", "/metrics").body; };
+  // The alerts of the read rule, by the user they name ("" for none).
+  auto readers = [&] {
+    std::vector<std::string> users;
+    for (const std::string& line : Lines(Slurp(dir / "alerts.ndjson"))) {
+      if (line.find(kReadRule) == std::string::npos) continue;
+      const std::string_view prefix = "\"actor\":{\"user\":{\"name\":\"";
+      const size_t at = line.find(prefix);
+      if (at == std::string::npos) {
+        users.emplace_back();
+        continue;
+      }
+      const size_t from = at + prefix.size();
+      users.push_back(line.substr(from, line.find('"', from) - from));
+    }
+    return users;
+  };
+  const fs::path log = dir / "tail" / "auth.log";
+  auto append = [&](const std::string& lines) { std::ofstream(log, std::ios::binary | std::ios::app) << lines; };
+  append("May  1 10:00:00 fs1 sshd[100]: Accepted password for alice from 192.0.2.7 port 2001 ssh2\n"
+         "May  1 10:00:01 fs1 internal-sftp[301]: session opened for local user alice from [192.0.2.7]\n"
+         "May  1 10:00:02 fs1 internal-sftp[301]: close \"/srv/ehr/a.csv\" bytes read 4096 written 0\n");
+  EXPECT_TRUE(WaitFor([&] { return readers().size() == 1; }, std::chrono::seconds(20))) << daemon.Log();
+
+  // A new detection rule: the syslog stream's projection stays the same.
+  WriteFile(dir / "rules" / "login.yml",
+            "title: Any login\nid: 0d7e2f7c-2222-4a22-9a22-000000000003\nlevel: low\n"
+            "logsource: {product: credwatch}\ndetection:\n  sel: {action: login}\n  condition: sel\n");
+  daemon.Signal(SIGHUP);
+  EXPECT_TRUE(WaitFor([&] { return MetricSum(metrics(), "credwatch_rule_sets_applied_total") >= 1; },
+                      std::chrono::seconds(20)))
+      << daemon.Log();
+  // Two days later (a new finding, not a repeat folded into the first), in
+  // the same session.
+  append("May  3 10:00:05 fs1 internal-sftp[301]: close \"/srv/ehr/b.csv\" bytes read 8192 written 0\n");
+  EXPECT_TRUE(WaitFor([&] { return readers().size() == 2; }, std::chrono::seconds(20))) << daemon.Log();
+  EXPECT_EQ(readers(), (std::vector<std::string>{"alice", "alice"})) << Slurp(dir / "alerts.ndjson");
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(), 0);
+}
+
 }  // namespace
 }  // namespace credwatch::testing
