@@ -804,7 +804,8 @@ void Pipeline::CheckReload() {
   // keep their user.
   absl::erase_if(streams_, [&](const auto& entry) {
     const Stream& s = *entry.second;
-    return s.rules == nullptr || !SameProjection(s.rules->projection(s.format), applied_rules_->projection(s.format));
+    return s.rules == nullptr ||
+           !SameProjection(s.rules->projection(s.format), applied_rules_->projection(s.format));
   });
   rules_applied_->Add();
   std::fprintf(stderr,
