@@ -245,8 +245,24 @@ void DaemonE2eTest::LiveTailSyslogAndHttp(int shards) {
   EXPECT_TRUE(WaitFor([&] { return EventsIn(daemon) >= static_cast<double>(replay_events_); },
                       std::chrono::seconds(120)))
       << "events in: " << EventsIn(daemon) << " of " << replay_events_ << "\n" << daemon.Log();
-  EXPECT_EQ(EventsIn(daemon), static_cast<double>(replay_events_));
   const int daemon_admin_port = daemon.PortOf("admin listening");
+  if (EventsIn(daemon) != static_cast<double>(replay_events_)) {
+    // Which input and format differ (a rare count mismatch seen once under
+    // TSan, not reproduced since): the counters by label, and the files.
+    std::string counters;
+    for (const std::string& l : Lines(Http(daemon_admin_port, "GET", "/metrics").body)) {
+      if (l.rfind("credwatch_events_total", 0) == 0 || l.rfind("credwatch_rejects_total", 0) == 0 ||
+          l.rfind("credwatch_tail", 0) == 0) {
+        counters += l;
+      }
+    }
+    std::string files;
+    for (const auto& entry : fs::directory_iterator(dir / "tail")) {
+      files += entry.path().filename().string() + " " + std::to_string(fs::file_size(entry.path())) + "\n";
+    }
+    ADD_FAILURE() << "events in: " << EventsIn(daemon) << ", replay: " << replay_events_ << "\n"
+                  << counters << files;
+  }
   EXPECT_EQ(MetricSum(Http(daemon_admin_port, "GET", "/metrics").body, "credwatch_late_events_total"), 0);
   daemon.Signal(SIGTERM);
   ASSERT_EQ(daemon.Wait(), 0) << daemon.Log();
