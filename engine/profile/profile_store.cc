@@ -328,7 +328,7 @@ size_t ProfileStore::CapOf(uint64_t kind) const {
   }
 }
 
-uint32_t ProfileStore::FindOrCreate(std::string_view credential) {
+uint32_t ProfileStore::IdFor(std::string_view credential) {
   auto it = index_.find(Sv(credential));
   if (it != index_.end()) return it->second;
   uint32_t id;
@@ -394,7 +394,6 @@ uint32_t ProfileStore::IdOf(std::string_view credential) const {
   return it == index_.end() ? kNoId : it->second;
 }
 
-uint32_t ProfileStore::IdFor(std::string_view credential) { return FindOrCreate(credential); }
 
 bool ProfileStore::Contains(std::string_view credential) const { return IdOf(credential) != kNoId; }
 
@@ -403,7 +402,7 @@ void ProfileStore::Observe(Event& e) {
     e.profile = ProfileFields{};
     return;
   }
-  Observe(FindOrCreate(e.credential), e);
+  Observe(IdFor(e.credential), e);
 }
 
 void ProfileStore::Observe(uint32_t id, Event& e) {
@@ -620,7 +619,7 @@ absl::Status ProfileStore::RestoreProfile(std::string_view credential, std::stri
   if (in.remaining() != 0) return bad("trailing bytes");
   for (uint64_t kind = 0; kind < 4; ++kind) SeenTrim(p.seen, kind, CapOf(kind));
 
-  const uint32_t id = FindOrCreate(credential);
+  const uint32_t id = IdFor(credential);
   // Field by field: the index holds a view of target.name, which stays put.
   Profile& target = profiles_[id];
   const size_t heap_before = HeapBytes(target);

@@ -202,7 +202,6 @@ class ProfileStore {
  private:
   using Profile = internal::Profile;
 
-  uint32_t FindOrCreate(std::string_view credential);
   size_t ProfileBytes(const Profile& p) const;
   size_t HeapBytes(const Profile& p) const;  // ProfileBytes without the slot
   size_t CapOf(uint64_t kind) const;

@@ -105,7 +105,7 @@ absl::Status ProfileCache::Observe(Event& e) {
     }
     id = profiles_->IdFor(e.credential);
     if (id >= entries_.size()) entries_.resize(profiles_->id_limit());
-    entries_[id] = Entry{.latest_ns = latest_ns, .live = true};
+    entries_[id] = Entry{.latest_ns = latest_ns};
   }
   Entry& entry = entries_[id];
   entry.latest_ns = std::max(entry.latest_ns, e.time_ns);
@@ -187,7 +187,7 @@ size_t ProfileCache::EvictIfOverBudget(uint64_t landed) {
   std::vector<std::pair<uint64_t, uint32_t>> order;  // (last touch, id)
   order.reserve(profiles_->credentials());
   for (uint32_t id = 0; id < entries_.size(); ++id) {
-    if (entries_[id].live) order.emplace_back(entries_[id].last_touch, id);
+    if (!profiles_->NameOf(id).empty()) order.emplace_back(entries_[id].last_touch, id);
   }
   std::sort(order.begin(), order.end());
   const size_t target = budget / 4 * 3;
@@ -218,7 +218,7 @@ absl::Status ProfileCache::Sweep(StateBatch* batch) {
   if (watermark_ns_ == INT64_MIN) return absl::OkStatus();
   size_t expired_in_memory = 0;
   for (uint32_t id = 0; id < entries_.size(); ++id) {
-    if (!entries_[id].live || !Expired(entries_[id].latest_ns)) continue;
+    if (profiles_->NameOf(id).empty() || !Expired(entries_[id].latest_ns)) continue;
     deleted_.emplace_back(profiles_->NameOf(id));
     Forget(id);
     ++expired_in_memory;

@@ -106,12 +106,11 @@ class ProfileCache {
 
  private:
   // What the cache keeps per credential in memory, by ProfileStore id (the
-  // store holds the names).
+  // store holds the names; an id without one is free).
   struct Entry {
     int64_t latest_ns = INT64_MIN;
     uint64_t last_touch = 0;
     uint64_t written_in = 0;  // the commit holding its latest version (0: loaded)
-    bool live = false;        // the id holds a credential
     bool dirty = false;
   };
   bool Expired(int64_t latest_ns) const;
