@@ -215,11 +215,22 @@ void Evaluator::AdvanceWatermark(int64_t t_ns, std::vector<Detection>* out) {
 EvaluatorStats Evaluator::stats() const { return state_->stats(); }
 void Evaluator::SerializeState(std::string* out) const { state_->SerializeState(out); }
 absl::Status Evaluator::RestoreState(std::string_view bytes) { return state_->RestoreState(bytes); }
+std::unique_ptr<Evaluator> Evaluator::Succeeding(const Evaluator& old, std::shared_ptr<const RuleSet> rules,
+                                                 EvaluatorOptions options, bool* kept) {
+  auto next = std::make_unique<Evaluator>(rules, options);
+  std::string windows;
+  old.SerializeState(&windows);
+  const bool restored = next->RestoreState(windows).ok();
+  if (!restored) next = std::make_unique<Evaluator>(std::move(rules), options);
+  if (kept) *kept = restored;
+  return next;
+}
+
 bool Evaluator::WindowsCarryOver(std::shared_ptr<const RuleSet> from, std::shared_ptr<const RuleSet> to) {
   // The header decides: an empty state carries it.
-  std::string empty;
-  Evaluator(std::move(from)).SerializeState(&empty);
-  return Evaluator(std::move(to)).RestoreState(empty).ok();
+  bool kept = false;
+  Succeeding(Evaluator(std::move(from)), std::move(to), {}, &kept);
+  return kept;
 }
 
 void Evaluator::SerializeChanges(bool all, std::string* header, const StateRecordFn& put,

@@ -220,19 +220,16 @@ struct Shard {
   }
 
   // At a reload the open windows carry over when the correlation rules are
-  // the same (RestoreState refuses the state of others: then they start
-  // empty), as on the one-thread detector.
+  // the same (Evaluator::Succeeding), as on the one-thread detector.
   void NewEvaluator(const std::shared_ptr<const RulesBundle>& bundle) {
     rules::EvaluatorOptions eo;
     if (state) eo.window_budget_bytes = state->window_budget_bytes();
-    auto next = std::make_unique<rules::Evaluator>(bundle->rules, eo);
-    if (evaluator) {
-      replaced_dropped.Add(evaluator->stats());
-      std::string windows;
-      evaluator->SerializeState(&windows);
-      if (!next->RestoreState(windows).ok()) next = std::make_unique<rules::Evaluator>(bundle->rules, eo);
+    if (!evaluator) {
+      evaluator = std::make_unique<rules::Evaluator>(bundle->rules, eo);
+      return;
     }
-    evaluator = std::move(next);  // frees the old one
+    replaced_dropped.Add(evaluator->stats());
+    evaluator = rules::Evaluator::Succeeding(*evaluator, bundle->rules, eo);  // frees the old one
   }
 };
 

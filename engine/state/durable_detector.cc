@@ -174,16 +174,10 @@ absl::Status DurableDetector::RestoreFolder() {
 }
 
 void DurableDetector::ReplaceRules(std::shared_ptr<const rules::RuleSet> rules, bool* kept_windows) {
-  auto next = std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store_));
-  std::string windows;
-  evaluator_->SerializeState(&windows);
-  const bool kept = next->RestoreState(windows).ok();
-  if (!kept) next = std::make_unique<rules::Evaluator>(rules, EvaluatorOptionsFor(*store_));
   replaced_dropped_.Add(evaluator_->stats());
-  evaluator_ = std::move(next);
+  evaluator_ = rules::Evaluator::Succeeding(*evaluator_, rules, EvaluatorOptionsFor(*store_), kept_windows);
   rewrite_windows_ = true;  // new record keys: the next commit writes them all
   order_ = std::make_unique<runtime::DetectionOrder>(*rules);
-  if (kept_windows) *kept_windows = kept;
 }
 
 rules::WindowsDropped DurableDetector::windows_dropped() const {

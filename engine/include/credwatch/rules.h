@@ -284,9 +284,13 @@ class Evaluator {
   // gives the same detections as going on without the round trip.
   void SerializeState(std::string* out) const;
   absl::Status RestoreState(std::string_view bytes);
-  // Whether an Evaluator of `to` restores the state of one of `from` (their
-  // correlation rules are the same): what a rule reload keeps of the open
-  // windows.
+  // A rule reload: an Evaluator of `rules` holding the open windows of
+  // `old` when their correlation rules are the same (RestoreState accepts
+  // them), else none; `*kept` (if given) says which.
+  static std::unique_ptr<Evaluator> Succeeding(const Evaluator& old, std::shared_ptr<const RuleSet> rules,
+                                               EvaluatorOptions options, bool* kept = nullptr);
+  // Whether Succeeding keeps the windows of an Evaluator of `from` in one
+  // of `to`.
   static bool WindowsCarryOver(std::shared_ptr<const RuleSet> from, std::shared_ptr<const RuleSet> to);
 
   // Incremental form of the same state, for a store of records: `header`
