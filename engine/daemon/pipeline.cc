@@ -129,13 +129,6 @@ bool DecodeSpool(std::string_view bytes, IngestChunk* c, SkipList* skip) {
   return d.Done() && format <= static_cast<uint8_t>(Format::kMapping);
 }
 
-bool SameProjection(const Projection& a, const Projection& b) {
-  return std::equal(a.paths.begin(), a.paths.end(), b.paths.begin(), b.paths.end(),
-                    [](const Projection::Path& x, const Projection::Path& y) {
-                      return x.id == y.id && x.dotted == y.dotted;
-                    });
-}
-
 // The key of a chunk's stream (decoder) and watermark source. A syslog TCP
 // connection's stream is its peer "IP:PORT"; keyed by the IP alone, so that
 // senders reconnecting from new ports do not add a decoder and a source each.
@@ -804,8 +797,7 @@ void Pipeline::CheckReload() {
   // keep their user.
   absl::erase_if(streams_, [&](const auto& entry) {
     const Stream& s = *entry.second;
-    return s.rules == nullptr ||
-           !SameProjection(s.rules->projection(s.format), applied_rules_->projection(s.format));
+    return s.rules == nullptr || s.rules->projection(s.format) != applied_rules_->projection(s.format);
   });
   rules_applied_->Add();
   std::fprintf(stderr,

@@ -72,8 +72,10 @@ struct Projection {
   struct Path {
     std::string dotted;  // "userIdentity.type"
     uint16_t id;         // >= FieldId::kFirstExtra
+    friend bool operator==(const Path&, const Path&) = default;
   };
   std::vector<Path> paths;
+  friend bool operator==(const Projection&, const Projection&) = default;
 };
 
 // Limits on what one record may contain (design.md, "Errors and bad input").
